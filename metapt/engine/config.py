@@ -1,0 +1,62 @@
+"""Engine options, validated. Defaults are the paper's (see shared brief, method.md).
+
+Unknown keys and ill-typed values are rejected with an error that names the key
+and, for choices, the allowed values (pydantic ``Literal`` and ``extra='forbid'``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HypergradConfig(_Strict):
+    """How one hyper-step estimates dL_val/dφ = −gᵀ (H + δI)⁻¹ M."""
+
+    ft_steps: int = Field(1, ge=1, description="K: differentiable FT steps unrolled before L_val")
+    unroll: Literal["head", "encoder"] = Field("head", description="unroll the FT head only (paper) or the whole encoder too")
+    encoder_ft_lr: float | None = Field(None, gt=0, description="inner lr for the encoder when unroll=encoder (None: the head lr)")
+    unroll_encoder_mode: Literal["eval", "train"] = Field("eval", description="encoder mode in the FT unroll (authors: eval)")
+    inverse: Literal["neumann", "exact"] = Field("neumann", description="exact = dense solve, for tiny θ only (tests, diagnostics)")
+    neumann_terms: int = Field(1, ge=0, description="P: Hessian-vector products in the truncated Neumann series")
+    alpha_mode: Literal["pt_lr", "fixed", "power"] = Field("pt_lr", description="α = current PT lr (paper), a fixed value, or scale/λmax")
+    alpha: float = Field(1e-4, gt=0, description="α when alpha_mode=fixed")
+    alpha_power_scale: float = Field(0.5, gt=0, lt=2, description="α·λmax when alpha_mode=power")
+    power_iterations: int = Field(20, ge=1, description="power-iteration steps for λmax")
+    power_refresh: int = Field(50, ge=1, description="re-estimate λmax every this many hyper-steps")
+    damping: float = Field(0.0, ge=0, description="δ in (H + δI): tames the indefinite PT Hessian")
+    pt_batches: int = Field(1, ge=1, description="PT batches averaged for the Hessian and the mixed term")
+    bn_mode: Literal["train", "eval"] = Field("train", description="BatchNorm mode for the PT graph (paper: train)")
+    restore_bn: bool = Field(False, description="restore BN running stats after the hyper-step (undo the side effect)")
+    dropout: Literal["on", "off"] = Field("on", description="dropout in the PT graph (paper: on; one mask for all HVPs)")
+    normalise: Literal["paper", "rms"] = Field("paper", description="paper: raw hypergradient; rms: divided by its RMS")
+
+
+class MetaLoopConfig(_Strict):
+    """Algorithm 1: PT with online FT head and periodic hyper-steps."""
+
+    epochs: int = Field(100, ge=1)
+    steps_per_epoch: int | None = Field(None, ge=1, description="None: one pass over the PT stream")
+    warmup_epochs: int = Field(1, ge=0, description="no hyper-steps before this; ≥ epochs gives the baseline")
+    hyper_every: int = Field(10, ge=1, description="a hyper-step every this many PT steps (global counter)")
+    pt_lr: float = Field(1e-4, gt=0)
+    pt_weight_decay: float = Field(0.0, ge=0)
+    ft_head_optimizer: Literal["adam", "sgd"] = "adam"
+    ft_head_lr: float = Field(1e-4, gt=0)
+    meta_lr: float = Field(1.0, gt=0)
+    meta_eps: float = Field(1e-8, gt=0)
+    reuse_pt_graph: bool = Field(False, description="on hyper-steps, build the PT step's graph with create_graph and reuse it")
+    checkpoint_every: int = Field(100, ge=0, description="PT steps between checkpoints (0: only at the end)")
+    snapshot_every: int = Field(10, ge=1, description="store the full φ vector every this many steps")
+    seed: int = 0
+    hypergrad: HypergradConfig = HypergradConfig()
+
+
+    @property
+    def meta_enabled(self) -> bool:
+        return self.warmup_epochs < self.epochs

@@ -1,0 +1,254 @@
+"""One hyper-step: dL_val/dφ through K unrolled FT steps and the implicit function theorem.
+
+    dL_val/dφ = −gᵀ (H + δI)⁻¹ M,   g = dL_val/dθ (through the unroll),
+    H = ∂²L_PT/∂θ²,  M = ∂²L_PT/∂θ∂φ,  (H + δI)⁻¹g ≈ α Σ_{j=0..P} (I − α(H + δI))ʲ g.
+
+Plain ``torch.autograd`` double backward throughout (the measured fastest option, see
+shared brief hypergrad.md). The PT gradient graph is built once; every Hessian-vector
+product reuses it without ``create_graph``, so memory is flat in P.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
+
+import torch
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.modules.dropout import _DropoutNd
+
+from metapt.engine.config import HypergradConfig
+from metapt.engine.functional_optim import FunctionalOptimizer, OptState
+from metapt.engine.problem import BilevelProblem
+
+Tensors = list[torch.Tensor]
+
+
+class NeumannDivergenceWarning(RuntimeWarning):
+    """The Neumann series is growing: α·λmax ≥ 2 or the Hessian has negative curvature. Damp or shrink α."""
+
+
+@dataclass
+class HypergradResult:
+    grads: Tensors  # dL_val/dφ, aligned with problem.phi(), after normalisation
+    raw_norm: float  # ‖hypergradient‖ before normalisation
+    head_params: Tensors  # ψ after the K unrolled steps (detached): written back by the caller
+    head_state: OptState
+    val_loss: float
+    pt_loss: float
+    alpha: float
+    neumann_growth: float  # ‖last Neumann term‖ / ‖g‖; > 1 means growing terms
+    lambda_max: float | None
+
+
+@dataclass
+class PTGraph:
+    """∇θ L_PT built with ``create_graph=True``, ready for HVPs and the mixed VJP."""
+
+    loss: torch.Tensor
+    grads: Tensors
+
+
+# ---- modes and buffers ---------------------------------------------------------------------
+@contextmanager
+def module_modes(modules: Sequence[nn.Module], train: bool, bn: str = "train", dropout: str = "on") -> Iterator[None]:
+    """Set train/eval, then override BN and dropout layers; restore every flag afterwards."""
+    saved = [(m, m.training) for mod in modules for m in mod.modules()]
+    for mod in modules:
+        mod.train(train)
+        if train:
+            for m in mod.modules():
+                if (bn == "eval" and isinstance(m, _BatchNorm)) or (dropout == "off" and isinstance(m, _DropoutNd)):
+                    m.eval()
+    try:
+        yield
+    finally:
+        for m, flag in saved:
+            m.training = flag
+
+
+@contextmanager
+def preserved_buffers(modules: Sequence[nn.Module], enabled: bool) -> Iterator[None]:
+    """Snapshot and restore buffers (BN running stats) around a block when ``enabled``."""
+    if not enabled:
+        yield
+        return
+    saved = [(m, name, b.detach().clone()) for mod in modules for m in mod.modules() for name, b in m._buffers.items() if b is not None]
+    try:
+        yield
+    finally:
+        # Rebind rather than copy_: the graph may have saved the updated buffers, and an
+        # in-place restore would bump their version and break the later backward passes.
+        for m, name, copy in saved:
+            m._buffers[name] = copy
+
+
+# ---- the pieces ----------------------------------------------------------------------------
+def unrolled_val_grad(
+    problem: BilevelProblem,
+    head_opt: FunctionalOptimizer,
+    head_state: OptState,
+    ft_train_batches: Sequence[Any],
+    val_batch: Any,
+    cfg: HypergradConfig,
+) -> tuple[Tensors, Tensors, OptState, float]:
+    """g = dL_val/dθ after K differentiable FT steps from the current θ and ψ.
+
+    Returns (g over ``problem.theta()``, unrolled ψ, its optimiser state, L_val).
+    """
+    theta = problem.theta()
+    enc_named = problem.named_encoder_params()
+    enc_names, enc_params = list(enc_named), list(enc_named.values())
+    head_names = list(problem.named_head_params())
+    psi = [p.detach().requires_grad_(True) for p in problem.named_head_params().values()]
+    unroll_encoder = cfg.unroll == "encoder"
+    enc_opt = FunctionalOptimizer(head_opt.kind, cfg.encoder_ft_lr or head_opt.lr, head_opt.betas, head_opt.eps)
+    enc_state = enc_opt.init_state(enc_params)
+    state = head_state
+    with module_modes([problem.encoder], train=cfg.unroll_encoder_mode == "train"):
+        for batch in ft_train_batches:
+            feats = problem.features(batch, dict(zip(enc_names, enc_params)) if unroll_encoder else None)
+            loss = problem.ft_loss(problem.head_logits(dict(zip(head_names, psi)), feats), batch)
+            if unroll_encoder:
+                grads = torch.autograd.grad(loss, enc_params + psi, create_graph=True)
+                enc_params, enc_state = enc_opt.update(enc_params, list(grads[: len(enc_params)]), enc_state)
+                psi, state = head_opt.update(psi, list(grads[len(enc_params):]), state)
+            else:
+                grads = torch.autograd.grad(loss, psi, create_graph=True)
+                psi, state = head_opt.update(psi, list(grads), state)
+        feats = problem.features(val_batch, dict(zip(enc_names, enc_params)) if unroll_encoder else None)
+        val_loss = problem.ft_loss(problem.head_logits(dict(zip(head_names, psi)), feats), val_batch)
+    g = torch.autograd.grad(val_loss, theta, materialize_grads=True)
+    return [t.detach() for t in g], [p.detach() for p in psi], state.detached(), float(val_loss)
+
+
+def pt_gradient_graph(problem: BilevelProblem, pt_batches: Sequence[Any], cfg: HypergradConfig) -> PTGraph:
+    """∇θ L_PT averaged over ``pt_batches``, with the graph kept for second derivatives."""
+    modules = [problem.encoder, problem.pt_head]
+    with module_modes(modules, train=True, bn=cfg.bn_mode, dropout=cfg.dropout), preserved_buffers(modules, cfg.restore_bn):
+        loss = sum(problem.pt_loss(b) for b in pt_batches) / len(pt_batches)
+    grads = torch.autograd.grad(loss, problem.theta(), create_graph=True, materialize_grads=True)
+    return PTGraph(loss, list(grads))
+
+
+def hvp(graph: PTGraph, theta: Tensors, vec: Tensors) -> Tensors:
+    """H·vec as one backward pass through the stored gradient graph (no new graph)."""
+    out = torch.autograd.grad(graph.grads, theta, grad_outputs=vec, retain_graph=True, materialize_grads=True)
+    return list(out)
+
+
+def _dot(a: Tensors, b: Tensors) -> torch.Tensor:
+    return sum((x * y).sum() for x, y in zip(a, b))
+
+
+def _norm(a: Tensors) -> float:
+    return math.sqrt(float(sum((x.double() ** 2).sum() for x in a)))
+
+
+def power_iteration(graph: PTGraph, theta: Tensors, iterations: int, seed: int = 0) -> float:
+    """Largest-magnitude eigenvalue of H by power iteration (a private RNG keeps runs deterministic)."""
+    gen = torch.Generator().manual_seed(seed)
+    vec = [torch.randn(t.shape, generator=gen, dtype=t.dtype).to(t.device) for t in theta]
+    lam = 0.0
+    for _ in range(iterations):
+        n = _norm(vec)
+        if n == 0:
+            return 0.0
+        vec = [v / n for v in vec]
+        hv = hvp(graph, theta, vec)
+        lam = float(_dot(vec, hv))
+        vec = hv
+    return abs(lam)
+
+
+def neumann_inverse(graph: PTGraph, theta: Tensors, g: Tensors, alpha: float, terms: int, damping: float) -> tuple[Tensors, float]:
+    """v = α Σ_{j=0..P} (I − α(H + δI))ʲ g and the growth ‖p_P‖/‖p_0‖."""
+    p = [t.clone() for t in g]
+    v = [t.clone() for t in g]
+    for _ in range(terms):
+        hp = hvp(graph, theta, p)
+        p = [pi - alpha * (hi + damping * pi) for pi, hi in zip(p, hp)]
+        v = [vi + pi for vi, pi in zip(v, p)]
+    g_norm = _norm(g)
+    growth = _norm(p) / g_norm if g_norm > 0 else 0.0
+    return [alpha * vi for vi in v], growth
+
+
+def exact_inverse(graph: PTGraph, theta: Tensors, g: Tensors, damping: float, max_dim: int = 5000) -> Tensors:
+    """(H + δI)⁻¹g by a dense solve; H is assembled column by column (tiny θ only)."""
+    n = sum(t.numel() for t in theta)
+    if n > max_dim:
+        raise ValueError(f"inverse='exact' needs |θ| ≤ {max_dim}, got {n}; use inverse='neumann'")
+    cols = []
+    for i in range(n):
+        e = torch.zeros(n, dtype=theta[0].dtype, device=theta[0].device)
+        e[i] = 1
+        cols.append(torch.cat([h.reshape(-1) for h in hvp(graph, theta, _unflatten(e, theta))]))
+    h = torch.stack(cols, dim=1) + damping * torch.eye(n, dtype=e.dtype, device=e.device)
+    flat_g = torch.cat([t.reshape(-1) for t in g])
+    return _unflatten(torch.linalg.solve(h, flat_g), theta)
+
+
+def _unflatten(flat: torch.Tensor, like: Tensors) -> Tensors:
+    out, i = [], 0
+    for t in like:
+        out.append(flat[i : i + t.numel()].view_as(t))
+        i += t.numel()
+    return out
+
+
+def mixed_term(graph: PTGraph, phi: Tensors, v: Tensors) -> Tensors:
+    """vᵀM = ∂(vᵀ∇θ L_PT)/∂φ as one VJP; φ entries that do not reach the loss get zeros."""
+    return list(torch.autograd.grad(graph.grads, phi, grad_outputs=v, retain_graph=False, materialize_grads=True))
+
+
+def choose_alpha(cfg: HypergradConfig, pt_lr: float, lambda_max: float | None) -> float:
+    if cfg.alpha_mode == "pt_lr":
+        return pt_lr
+    if cfg.alpha_mode == "fixed":
+        return cfg.alpha
+    if not lambda_max:
+        raise ValueError("alpha_mode='power' needs a λmax estimate")
+    return cfg.alpha_power_scale / lambda_max
+
+
+# ---- the hyper-step ------------------------------------------------------------------------
+def hypergradient(
+    problem: BilevelProblem,
+    head_opt: FunctionalOptimizer,
+    head_state: OptState,
+    ft_train_batches: Sequence[Any],
+    val_batch: Any,
+    pt_batches: Sequence[Any],
+    cfg: HypergradConfig,
+    *,
+    pt_lr: float,
+    lambda_max: float | None = None,
+    pt_graph: PTGraph | None = None,
+) -> HypergradResult:
+    """Estimate dL_val/dφ at the current θ. ``pt_graph`` lets the caller reuse its PT step's graph."""
+    g, psi, state, val_loss = unrolled_val_grad(problem, head_opt, head_state, ft_train_batches, val_batch, cfg)
+    graph = pt_graph if pt_graph is not None else pt_gradient_graph(problem, pt_batches, cfg)
+    theta, phi = problem.theta(), problem.phi()
+    if cfg.alpha_mode == "power" and lambda_max is None:
+        lambda_max = power_iteration(graph, theta, cfg.power_iterations)
+    alpha = choose_alpha(cfg, pt_lr, lambda_max)
+    growth = 1.0
+    if cfg.inverse == "exact":
+        v = exact_inverse(graph, theta, g, cfg.damping)
+    else:
+        v, growth = neumann_inverse(graph, theta, g, alpha, cfg.neumann_terms, cfg.damping)
+        if lambda_max is not None and alpha * (lambda_max + cfg.damping) >= 2:
+            warnings.warn(f"Neumann series diverges: α·λmax = {alpha * lambda_max:.3g} ≥ 2", NeumannDivergenceWarning, stacklevel=2)
+        elif cfg.neumann_terms >= 2 and growth ** (1 / cfg.neumann_terms) > 1.1:
+            warnings.warn(f"Neumann terms grow ×{growth:.3g} over P={cfg.neumann_terms}: α too large or H indefinite; damp it", NeumannDivergenceWarning, stacklevel=2)
+    hyper = [-m for m in mixed_term(graph, phi, v)]
+    raw_norm = _norm(hyper)
+    if cfg.normalise == "rms" and raw_norm > 0:
+        rms = raw_norm / math.sqrt(sum(h.numel() for h in hyper))
+        hyper = [h / rms for h in hyper]
+    return HypergradResult(hyper, raw_norm, psi, state, val_loss, float(graph.loss), alpha, growth, lambda_max)

@@ -1,0 +1,101 @@
+"""Meta-parameterisations: modules whose parameters are φ and which the PT loss uses.
+
+The interface is deliberately small: a module with parameters (φ), a ``summary``
+of scalars for per-step logging, and a ``trajectory_vector`` that is stored every
+N steps (the full φ trajectory). A learned augmentation network is just another
+subclass; it lives with its domain.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class MetaParameterisation(nn.Module):
+    """Base class for φ. Subclasses define how the PT loss uses their parameters."""
+
+    def summary(self) -> dict[str, float]:
+        """A few scalars that describe φ now (logged every step)."""
+        flat = self.trajectory_vector()
+        return {"phi_norm": float(flat.norm()), "phi_mean": float(flat.mean()), "phi_std": float(flat.std(unbiased=False))}
+
+    def trajectory_vector(self) -> torch.Tensor:
+        """A detached 1-D CPU view of φ, stored every N steps for the trajectory artifact."""
+        return torch.cat([p.detach().reshape(-1) for p in self.parameters()]).cpu()
+
+    def param_groups(self, lr: float) -> list[dict]:
+        """Optimiser groups for φ; override to split the meta lr (e.g. an aug net and its global scale)."""
+        return [{"params": [p for p in self.parameters() if p.requires_grad], "lr": lr}]
+
+
+def _weight_summary(weights: torch.Tensor, logits: torch.Tensor, top_k: int) -> dict[str, float]:
+    w = weights.detach().double()
+    p = w / w.sum()
+    entropy = float(-(p * p.clamp_min(1e-300).log()).sum() / math.log(len(w))) if len(w) > 1 else 1.0
+    k = min(top_k, len(w))
+    return {
+        "w_mean": float(w.mean()),
+        "w_std": float(w.std(unbiased=False)),
+        "w_min": float(w.min()),
+        "w_max": float(w.max()),
+        "w_norm_entropy": entropy,
+        f"w_top{k}_mass": float(torch.topk(p, k).values.sum()),
+        "logit_saturated_frac": float((logits.detach().abs() > 4).double().mean()),
+    }
+
+
+class TaskWeights(MetaParameterisation):
+    """One logit per PT task; weight w_t = 2·sigmoid(λ_t), so λ = 0 gives w = 1 (the paper's choice).
+
+    ``forward`` takes per-task losses of shape [..., T] (e.g. [batch, tasks]) and returns
+    their weighted mean, masked entries excluded when a mask is given (missing labels).
+    """
+
+    def __init__(self, n_tasks: int, top_k: int = 10):
+        super().__init__()
+        self.logits = nn.Parameter(torch.zeros(n_tasks))
+        self.top_k = top_k
+
+    def weights(self) -> torch.Tensor:
+        return 2 * torch.sigmoid(self.logits)
+
+    def forward(self, per_task_loss: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        w = self.weights().to(per_task_loss.dtype)
+        weighted = per_task_loss * w
+        if mask is None:
+            return weighted.mean()
+        mask = mask.to(per_task_loss.dtype)
+        return (weighted * mask).sum() / mask.sum().clamp_min(1)
+
+    def summary(self) -> dict[str, float]:
+        return _weight_summary(self.weights(), self.logits, self.top_k)
+
+    def trajectory_vector(self) -> torch.Tensor:
+        return self.weights().detach().cpu()
+
+
+class ExampleWeights(MetaParameterisation):
+    """One logit per PT example (data reweighting); weight 2·sigmoid(λ_i), indexed by example id."""
+
+    def __init__(self, n_examples: int, top_k: int = 10):
+        super().__init__()
+        self.logits = nn.Parameter(torch.zeros(n_examples))
+        self.top_k = top_k
+
+    def weights(self, index: torch.Tensor | None = None) -> torch.Tensor:
+        logits = self.logits if index is None else self.logits[index]
+        return 2 * torch.sigmoid(logits)
+
+    def forward(self, per_example_loss: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """Weighted mean of per-example losses [B] (or [B, ...], averaged over trailing dims)."""
+        loss = per_example_loss.reshape(len(index), -1).mean(dim=1)
+        return (loss * self.weights(index).to(loss.dtype)).mean()
+
+    def summary(self) -> dict[str, float]:
+        return _weight_summary(self.weights(), self.logits, self.top_k)
+
+    def trajectory_vector(self) -> torch.Tensor:
+        return self.weights().detach().cpu()

@@ -1,0 +1,183 @@
+"""Hypergradient correctness in float64: closed form, Neumann convergence, sign, finite differences."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import pytest
+import torch
+
+from metapt.engine import HypergradConfig, hypergradient
+from metapt.engine.functional_optim import FunctionalOptimizer
+from metapt.engine.hypergrad import NeumannDivergenceWarning, hvp, power_iteration, pt_gradient_graph, unrolled_val_grad
+from tests.unit.toys import LinearMultitask, MLPMultitask, multitask_data
+
+
+def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
+    """By hand in float64: F.cosine_similarity clamps norms at 1e-8, and hypergradients can be that small."""
+    a, b = a.double().flatten(), b.double().flatten()
+    return float(a @ b / (a.norm() * b.norm()))
+
+
+def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).norm() / b.norm())
+
+
+def exact_hypergradient(prob: LinearMultitask, opt: FunctionalOptimizer, K: int) -> torch.Tensor:
+    """Autograd through E*(λ) = A(λ)⁻¹b(λ), then K FT steps, then L_val: no IFT anywhere."""
+    logits = prob.meta.logits.detach().clone().requires_grad_(True)
+    E = prob.optimal_encoder(logits)
+    psi = [prob.ft_head.weight.detach().clone().requires_grad_(True)]
+    state = opt.init_state(psi)
+    for _ in range(K):
+        loss = ((prob.X_ft @ E.T @ psi[0].T - prob.Y_ft) ** 2).mean()
+        grads = torch.autograd.grad(loss, psi, create_graph=True)
+        psi, state = opt.update(psi, list(grads), state)
+    val = ((prob.X_val @ E.T @ psi[0].T - prob.Y_val) ** 2).mean()
+    return torch.autograd.grad(val, logits)[0]
+
+
+def engine_hypergradient(prob, opt, K, cfg, lambda_max=None):
+    with torch.no_grad():
+        prob.encoder.weight.copy_(prob.optimal_encoder(prob.meta.logits))
+    state = opt.init_state([prob.ft_head.weight])
+    res = hypergradient(prob, opt, state, [(prob.X_ft, prob.Y_ft)] * K, (prob.X_val, prob.Y_val), [(prob.X, prob.Y)], cfg, pt_lr=1e-4, lambda_max=lambda_max)
+    return res.grads[0]
+
+
+@pytest.mark.parametrize("kind,K", [("sgd", 1), ("sgd", 3), ("adam", 2)])
+def test_explicit_ift_matches_closed_form(kind, K):
+    prob = LinearMultitask()
+    opt = FunctionalOptimizer(kind, lr=0.05)
+    exact = exact_hypergradient(prob, opt, K)
+    ift = engine_hypergradient(prob, opt, K, HypergradConfig(inverse="exact"))
+    assert exact.norm() > 1e-6  # a non-trivial answer
+    assert rel_err(ift, exact) <= 1e-10
+
+
+def test_neumann_converges_to_closed_form_as_p_grows():
+    prob = LinearMultitask()
+    opt = FunctionalOptimizer("sgd", lr=0.05)
+    exact = exact_hypergradient(prob, opt, 2)
+    with torch.no_grad():
+        prob.encoder.weight.copy_(prob.optimal_encoder(prob.meta.logits))
+    lam = power_iteration(pt_gradient_graph(prob, [(prob.X, prob.Y)], HypergradConfig()), prob.theta(), 200)
+    errors = {}
+    for P in (0, 10, 100, 400, 1500):
+        cfg = HypergradConfig(neumann_terms=P, alpha_mode="fixed", alpha=1.0 / lam)
+        errors[P] = rel_err(engine_hypergradient(prob, opt, 2, cfg), exact)
+    values = list(errors.values())
+    assert all(b < a for a, b in zip(values, values[1:])), errors
+    assert errors[1500] <= 1e-6, errors
+
+
+def test_neumann_diverges_past_two_and_warns():
+    prob = LinearMultitask()
+    opt = FunctionalOptimizer("sgd", lr=0.05)
+    exact = exact_hypergradient(prob, opt, 1)
+    with torch.no_grad():
+        prob.encoder.weight.copy_(prob.optimal_encoder(prob.meta.logits))
+    lam = power_iteration(pt_gradient_graph(prob, [(prob.X, prob.Y)], HypergradConfig()), prob.theta(), 200)
+    errs = []
+    for P in (20, 60):
+        cfg = HypergradConfig(neumann_terms=P, alpha_mode="fixed", alpha=2.3 / lam)
+        with pytest.warns(NeumannDivergenceWarning):
+            errs.append(rel_err(engine_hypergradient(prob, opt, 1, cfg, lambda_max=lam), exact))
+    assert errs[1] > errs[0] > 1.0
+    # and without a λmax estimate, the growth of the terms alone triggers the warning
+    with pytest.warns(NeumannDivergenceWarning):
+        engine_hypergradient(prob, opt, 1, HypergradConfig(neumann_terms=20, alpha_mode="fixed", alpha=2.3 / lam))
+    # inside the convergence range there is no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NeumannDivergenceWarning)
+        engine_hypergradient(prob, opt, 1, HypergradConfig(neumann_terms=20, alpha_mode="fixed", alpha=1.0 / lam), lambda_max=lam)
+
+
+def _mlp_setup(seed=0):
+    prob = MLPMultitask(dropout=0.0, dtype=torch.float64, seed=seed)
+    data = multitask_data(n=48, dtype=torch.float64, seed=seed)
+    collate = lambda items: tuple(torch.stack(t) for t in zip(*items))  # noqa: E731
+    return prob, collate(data[:16]), collate(data[16:32]), collate(data[32:48])
+
+
+def test_unrolled_one_pt_step_agrees_with_ift_p0():
+    """Sign check: differentiate through one SGD PT step (T=1) versus IFT with P=0 and α = η."""
+    prob, pt_batch, ft_batch, val_batch = _mlp_setup()
+    eta = 1e-3
+    opt = FunctionalOptimizer("sgd", lr=0.1)
+    theta, phi = prob.theta(), prob.phi()
+    n_enc = len(prob.named_encoder_params())
+    prob.encoder.train(), prob.pt_head.train()
+    grads = torch.autograd.grad(prob.pt_loss(pt_batch), theta, create_graph=True)
+    theta1 = [t - eta * g for t, g in zip(theta, grads)]
+    enc1 = dict(zip(prob.named_encoder_params(), theta1[:n_enc]))
+    names = list(prob.named_head_params())
+    psi = [p.detach().requires_grad_(True) for p in prob.named_head_params().values()]
+    prob.encoder.eval()
+    loss = prob.ft_loss(prob.head_logits(dict(zip(names, psi)), prob.features(ft_batch, enc1)), ft_batch)
+    psi, _ = opt.update(psi, list(torch.autograd.grad(loss, psi, create_graph=True)), opt.init_state(psi))
+    val = prob.ft_loss(prob.head_logits(dict(zip(names, psi)), prob.features(val_batch, enc1)), val_batch)
+    unrolled = torch.autograd.grad(val, phi)[0]
+    cfg = HypergradConfig(neumann_terms=0, alpha_mode="fixed", alpha=eta)
+    ift = hypergradient(prob, opt, opt.init_state(psi), [ft_batch], val_batch, [pt_batch], cfg, pt_lr=eta).grads[0]
+    assert cosine(unrolled, ift) >= 0.99
+
+
+@pytest.mark.parametrize("unroll", ["head", "encoder"])
+@pytest.mark.parametrize("kind", ["sgd", "adam"])
+def test_unrolled_ft_gradient_matches_finite_differences(unroll, kind):
+    prob, _, ft_batch, val_batch = _mlp_setup(seed=1)
+    cfg = HypergradConfig(unroll=unroll)
+    opt = FunctionalOptimizer(kind, lr=0.05)
+    head = list(prob.named_head_params().values())
+    state = opt.init_state(head)
+    for _ in range(3):  # a non-trivial carried Adam state
+        _, state = opt.update(head, [torch.randn_like(h) for h in head], state)
+    batches = [ft_batch, ft_batch]
+    g, _, _, _ = unrolled_val_grad(prob, opt, state, batches, val_batch, cfg)
+    theta = prob.theta()
+    gen = torch.Generator().manual_seed(3)
+    direction = [torch.randn(t.shape, generator=gen, dtype=t.dtype) for t in theta]
+    eps = 1e-6
+
+    def loss_at(sign):
+        with torch.no_grad():
+            for t, d in zip(theta, direction):
+                t.add_(sign * eps * d)
+        value = unrolled_val_grad(prob, opt, state, batches, val_batch, cfg)[3]
+        with torch.no_grad():
+            for t, d in zip(theta, direction):
+                t.sub_(sign * eps * d)
+        return value
+
+    fd = (loss_at(1) - loss_at(-1)) / (2 * eps)
+    analytic = float(sum((gi * d).sum() for gi, d in zip(g, direction)))
+    assert abs(analytic) > 1e-4
+    assert math.isclose(fd, analytic, rel_tol=1e-6, abs_tol=1e-10)
+
+
+def test_bn_buffers_restored_only_when_asked():
+    prob = MLPMultitask(dtype=torch.float64)
+    data = multitask_data(n=32, dtype=torch.float64)
+    batch = tuple(torch.stack(t) for t in zip(*data))
+    bn = prob.encoder[1]
+    before = bn.running_mean.clone()
+    graph = pt_gradient_graph(prob, [batch], HypergradConfig(restore_bn=True))
+    assert torch.equal(bn.running_mean, before)
+    assert all(torch.isfinite(h).all() for h in hvp(graph, prob.theta(), graph.grads))  # the graph still works
+    pt_gradient_graph(prob, [batch], HypergradConfig(restore_bn=False))
+    assert not torch.equal(bn.running_mean, before)
+
+
+def test_rms_normalisation_gives_unit_rms_and_keeps_direction():
+    prob, pt_batch, ft_batch, val_batch = _mlp_setup()
+    opt = FunctionalOptimizer("adam", lr=1e-3)
+    state = opt.init_state(list(prob.named_head_params().values()))
+    args = (prob, opt, state, [ft_batch], val_batch, [pt_batch])
+    paper = hypergradient(*args, HypergradConfig(restore_bn=True), pt_lr=1e-4)
+    rms = hypergradient(*args, HypergradConfig(normalise="rms", restore_bn=True), pt_lr=1e-4)
+    g = rms.grads[0]
+    assert math.isclose(float(g.pow(2).mean().sqrt()), 1.0, rel_tol=1e-9)
+    assert cosine(g, paper.grads[0]) > 1 - 1e-9
+    assert paper.raw_norm == pytest.approx(rms.raw_norm)
