@@ -91,3 +91,22 @@ def multitask_data(n=96, d=6, n_tasks=7, n_ft=3, seed=0, dtype=torch.float32):
     w_ft = w_pt[:, :2] @ torch.randn(2, n_ft, generator=gen, dtype=dtype)
     y_ft = (x @ w_ft > 0).to(dtype)
     return [(x[i], y_pt[i], y_ft[i]) for i in range(n)]
+
+
+def stack(items):
+    return tuple(torch.stack(t) for t in zip(*items))
+
+
+class AgnosticMLP(MLPMultitask):
+    """The downstream-agnostic variant: φ weights the kept PT tasks; the meta-objective is held-out PT tasks."""
+
+    def __init__(self, split, **kw):
+        super().__init__(n_tasks=len(split.kept), n_ft=len(split.held_out), **kw)
+        self.split = split
+
+    def pt_loss(self, batch):
+        x, y_pt, _ = batch
+        return super().pt_loss((x, y_pt[:, self.split.kept], None))
+
+    def ft_loss(self, logits, batch):
+        return nn.functional.binary_cross_entropy_with_logits(logits, batch[1][:, self.split.held_out])
