@@ -48,6 +48,7 @@ class MetaLoopConfig(_Strict):
     pt_weight_decay: float = Field(0.0, ge=0)
     ft_head_optimizer: Literal["adam", "sgd"] = "adam"
     ft_head_lr: float = Field(1e-4, gt=0)
+    ft_head_every: int = Field(1, ge=1, description="online FT-head step every this many PT steps (paper: 1)")
     meta_lr: float = Field(1.0, gt=0)
     meta_eps: float = Field(1e-8, gt=0)
     reuse_pt_graph: bool = Field(False, description="on hyper-steps, build the PT step's graph with create_graph and reuse it")

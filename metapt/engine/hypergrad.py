@@ -123,7 +123,7 @@ def unrolled_val_grad(
         feats = problem.features(val_batch, dict(zip(enc_names, enc_params)) if unroll_encoder else None)
         val_loss = problem.ft_loss(problem.head_logits(dict(zip(head_names, psi)), feats), val_batch)
     g = torch.autograd.grad(val_loss, theta, materialize_grads=True)
-    return [t.detach() for t in g], [p.detach() for p in psi], state.detached(), float(val_loss)
+    return [t.detach() for t in g], [p.detach() for p in psi], state.detached(), float(val_loss.detach())
 
 
 def pt_gradient_graph(problem: BilevelProblem, pt_batches: Sequence[Any], cfg: HypergradConfig) -> PTGraph:
@@ -251,4 +251,4 @@ def hypergradient(
     if cfg.normalise == "rms" and raw_norm > 0:
         rms = raw_norm / math.sqrt(sum(h.numel() for h in hyper))
         hyper = [h / rms for h in hyper]
-    return HypergradResult(hyper, raw_norm, psi, state, val_loss, float(graph.loss), alpha, growth, lambda_max)
+    return HypergradResult(hyper, raw_norm, psi, state, val_loss, float(graph.loss.detach()), alpha, growth, lambda_max)

@@ -1,7 +1,8 @@
 """Algorithm 1: meta-parameterised pre-training.
 
 Every PT step updates θ with Adam on L_PT(θ, φ). The FT head ψ is trained online, one
-step per PT step on detached features. Every ``hyper_every`` PT steps after the warm-up,
+step per PT step (or every ``ft_head_every``) on detached features; with meta off it is
+never used, so it is not trained. Every ``hyper_every`` PT steps after the warm-up,
 the FT-head step is replaced by a hyper-step: K differentiable head steps (written back
 into ψ), the IFT hypergradient, and an Adam step on φ. With ``warmup_epochs ≥ epochs``
 no hyper-step ever runs: that is the baseline, on the same code path.
@@ -182,7 +183,7 @@ class MetaPretrainer:
         _check_finite(step, "PT loss", [loss.detach()])
         reuse = hyper and cfg.reuse_pt_graph
         grads = torch.autograd.grad(loss, theta, create_graph=reuse, materialize_grads=True)
-        record = StepRecord(step=step, epoch=(step - 1) // self.steps_per_epoch, pt_loss=float(loss), hyper=hyper)
+        record = StepRecord(step=step, epoch=(step - 1) // self.steps_per_epoch, pt_loss=float(loss.detach()), hyper=hyper)
         if hyper:
             # With reuse, the hyper-step must run before θ moves: the graph holds the pre-step θ.
             graph = PTGraph(loss, list(grads)) if reuse else None
@@ -193,7 +194,9 @@ class MetaPretrainer:
                 self._pt_update(grads)
         else:
             self._pt_update(grads)
-            self._online_head_step(record)
+            # The online head only serves the hyper-steps; the baseline (meta off) skips it.
+            if cfg.meta_enabled and step % cfg.ft_head_every == 0:
+                self._online_head_step(record)
         self.step = step
         record.meta_summary = p.meta.summary()
         if step % cfg.snapshot_every == 0 or step == self.total_steps:
@@ -226,7 +229,7 @@ class MetaPretrainer:
         with torch.no_grad():
             new, self.head_state = self.head_opt.update(psi, list(grads), self.head_state)
         self._write_head(new)
-        record.ft_loss = float(loss)
+        record.ft_loss = float(loss.detach())
 
     def _write_head(self, values: list[torch.Tensor]) -> None:
         with torch.no_grad():

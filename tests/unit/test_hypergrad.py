@@ -46,9 +46,10 @@ def engine_hypergradient(prob, opt, K, cfg, lambda_max=None):
     return res.grads[0]
 
 
+@pytest.mark.parametrize("weigh", ["tasks", "examples"])
 @pytest.mark.parametrize("kind,K", [("sgd", 1), ("sgd", 3), ("adam", 2)])
-def test_explicit_ift_matches_closed_form(kind, K):
-    prob = LinearMultitask()
+def test_explicit_ift_matches_closed_form(kind, K, weigh):
+    prob = LinearMultitask(weigh=weigh)
     opt = FunctionalOptimizer(kind, lr=0.05)
     exact = exact_hypergradient(prob, opt, K)
     ift = engine_hypergradient(prob, opt, K, HypergradConfig(inverse="exact"))

@@ -49,6 +49,9 @@ def test_schedule_hyper_steps_follow_global_counter():
     assert hyper == [s for s in range(spe + 1, 3 * spe + 1) if s % 3 == 0]
     assert all(r.hypergrad_norm > 0 and math.isfinite(r.hypergrad_norm) for r in records if r.hyper)
     assert all(r.ft_loss is not None for r in records if not r.hyper)  # online FT head on the others
+    sparse = []
+    make_trainer(hooks=[sparse.append], ft_head_every=4).run()
+    assert [r.step for r in sparse if r.ft_loss is not None] == [r.step for r in sparse if not r.hyper and r.step % 4 == 0]
     assert not torch.equal(trainer.problem.meta.logits, torch.zeros_like(trainer.problem.meta.logits))
 
 

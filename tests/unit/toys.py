@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from metapt.engine import BilevelProblem, TaskWeights
+from metapt.engine import BilevelProblem, ExampleWeights, TaskWeights
 
 
 class LinearMultitask(BilevelProblem):
@@ -15,7 +15,7 @@ class LinearMultitask(BilevelProblem):
     E*(λ) = A(λ)⁻¹ b(λ) in closed form. FT: a linear head ψ on E x, mean-squared error.
     """
 
-    def __init__(self, d=4, h=3, n_tasks=5, n_ft_out=2, n=12, rho=0.3, seed=0):
+    def __init__(self, d=4, h=3, n_tasks=5, n_ft_out=2, n=12, rho=0.3, seed=0, weigh="tasks"):
         gen = torch.Generator().manual_seed(seed)
         dt = torch.float64
         self.encoder = nn.Linear(d, h, bias=False).to(dt)
@@ -25,9 +25,10 @@ class LinearMultitask(BilevelProblem):
         with torch.no_grad():
             self.encoder.weight.copy_(torch.randn(h, d, generator=gen, dtype=dt))
             self.ft_head.weight.copy_(torch.randn(n_ft_out, h, generator=gen, dtype=dt))
-        self.meta = TaskWeights(n_tasks).to(dt)
+        self.weigh = weigh
+        self.meta = (TaskWeights(n_tasks) if weigh == "tasks" else ExampleWeights(n)).to(dt)
         with torch.no_grad():
-            self.meta.logits.copy_(0.5 * torch.randn(n_tasks, generator=gen, dtype=dt))
+            self.meta.logits.copy_(0.5 * torch.randn(self.meta.logits.shape, generator=gen, dtype=dt))
         self.rho = rho
         self.X = torch.randn(n, d, generator=gen, dtype=dt)
         self.Y = torch.randn(n, n_tasks, generator=gen, dtype=dt)
@@ -41,8 +42,9 @@ class LinearMultitask(BilevelProblem):
 
     def pt_loss(self, batch):
         x, y = batch
-        pred = self.encoder(x) @ self.pt_head.U
-        return self.meta(((pred - y) ** 2).mean(0)) + 0.5 * self.rho * self.encoder.weight.pow(2).sum()
+        sq = (self.encoder(x) @ self.pt_head.U - y) ** 2
+        weighted = self.meta(sq.mean(0)) if self.weigh == "tasks" else self.meta(sq.mean(1), torch.arange(len(x)))
+        return weighted + 0.5 * self.rho * self.encoder.weight.pow(2).sum()
 
     def ft_loss(self, logits, batch):
         return ((logits - batch[1]) ** 2).mean()
@@ -54,9 +56,10 @@ class LinearMultitask(BilevelProblem):
         n, T = Y.shape
         w = 2 * torch.sigmoid(logits)
         feats = torch.einsum("at,ib->tiab", U, X).reshape(T, n, -1)  # φ_it = u_t ⊗ x_i
-        scale = (w / (T * n))[:, None, None]
-        A = 2 * (scale * feats.transpose(1, 2) @ feats).sum(0) + self.rho * torch.eye(feats.shape[-1], dtype=X.dtype)
-        b = 2 * (scale[:, :, 0] * torch.einsum("tik,it->tk", feats, Y)).sum(0)
+        w_ti = w[:, None].expand(T, n) if self.weigh == "tasks" else w[None, :].expand(T, n)
+        scale = (w_ti / (T * n))[:, :, None]  # [T, n, 1]
+        A = 2 * ((scale * feats).transpose(1, 2) @ feats).sum(0) + self.rho * torch.eye(feats.shape[-1], dtype=X.dtype)
+        b = 2 * torch.einsum("tik,ti->k", scale * feats, Y.T)
         return torch.linalg.solve(A, b).reshape(self.encoder.weight.shape)
 
 

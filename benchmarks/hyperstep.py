@@ -1,0 +1,177 @@
+"""Hyper-step cost on the PPI GIN: hyper-step ÷ PT step, meta-PT ÷ plain PT, and memory.
+
+Usage: python -m benchmarks.hyperstep [--sizes embedded paper] [--rounds 7] [--device cpu|cuda]
+
+Prints, per model size, ratios measured side by side in one run:
+1. extra cost of a hyper-step (K=1, P=1) in plain PT steps, fresh PT batch and reused PT graph;
+2. meta-PT wall time ÷ plain PT wall time at the paper's schedule (hyper_every 10);
+3. peak tensor memory of the hyper-step versus full backprop through T = 10 and 40 PT steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+
+import torch
+from torch.func import functional_call
+from torch_geometric.data import Batch
+
+from benchmarks.protocol import interleaved_times, median, peak_memory_mb, print_table
+from metapt.engine import BatchStream, HypergradConfig, MetaLoopConfig, MetaPretrainer
+from metapt.engine.metaloop import StepRecord
+from metapt.ppi.graphs import EgoGraph
+from metapt.ppi.model import GIN, count_parameters
+from metapt.ppi.problem import MultitaskPPI
+
+SIZES = {
+    # name: (GIN layers, hidden, PT tasks, FT tasks, batch)
+    "tiny": (2, 16, 20, 5, 8),  # for the smoke test only
+    "embedded": (5, 64, 200, 40, 32),
+    "paper": (5, 300, 5000, 40, 32),
+}
+
+
+def random_ego_graphs(n: int, n_pt: int, n_ft: int, seed: int) -> list[EgoGraph]:
+    """PPI-shaped random ego-graphs (≈ 25 nodes, binary 9-d edge attributes), for timing only."""
+    gen = torch.Generator().manual_seed(seed)
+    graphs = []
+    for _ in range(n):
+        nodes = int(torch.randint(12, 40, (1,), generator=gen))
+        src = torch.randint(0, nodes, (2 * nodes,), generator=gen)
+        dst = torch.randint(0, nodes, (2 * nodes,), generator=gen)
+        edge_index = torch.stack([torch.cat([src, dst]), torch.cat([dst, src])])
+        attr = (torch.rand(2 * nodes, 9, generator=gen) < 0.3).float()
+        attr[:, 7:] = 0
+        graphs.append(EgoGraph(
+            x=torch.ones(nodes, 1), edge_index=edge_index, edge_attr=torch.cat([attr, attr]),
+            center_node_idx=torch.tensor([0]),
+            go_target_pretrain=(torch.rand(1, n_pt, generator=gen) < 0.1).to(torch.uint8),
+            go_target_downstream=(torch.rand(1, n_ft, generator=gen) < 0.2).to(torch.uint8),
+        ))
+    return graphs
+
+
+def make_trainer(size: str, device: torch.device, steps: int = 100, **cfg) -> MetaPretrainer:
+    layers, hidden, n_pt, n_ft, bs = SIZES[size]
+    torch.manual_seed(0)
+    problem = MultitaskPPI(GIN(layers, hidden), n_pt, n_ft).to(device)
+    graphs = random_ego_graphs(8 * bs, n_pt, n_ft, seed=0)
+    collate = Batch.from_data_list
+    streams = [BatchStream(graphs, bs, seed=s, collate=collate) for s in (1, 2, 3)]
+    config = MetaLoopConfig(**{"epochs": 1, "steps_per_epoch": steps, "warmup_epochs": 0, "checkpoint_every": 0, "snapshot_every": 1000, **cfg})
+    return MetaPretrainer(problem, *streams, config, progress=False, prepare=lambda b: b.to(device))
+
+
+def bench_steps(size: str, device: torch.device, rounds: int) -> dict[str, float]:
+    trainer = make_trainer(size, device)
+    p = trainer.problem
+    batch = trainer.prepare(trainer.pt_stream.batch(0))
+
+    def plain():
+        grads = torch.autograd.grad(p.pt_loss(batch), p.theta())
+        trainer._pt_update(grads)
+
+    def hyper_fresh():
+        plain()
+        trainer._hyper_step(StepRecord(step=1, epoch=0, pt_loss=0.0), None)
+
+    def hyper_reuse():
+        from metapt.engine.hypergrad import PTGraph
+
+        loss = p.pt_loss(batch)
+        grads = torch.autograd.grad(loss, p.theta(), create_graph=True)
+        trainer._hyper_step(StepRecord(step=1, epoch=0, pt_loss=0.0), PTGraph(loss, list(grads)))
+        trainer._pt_update(grads)
+
+    t = interleaved_times({"plain": plain, "fresh": hyper_fresh, "reuse": hyper_reuse}, rounds)
+    tp = median(t["plain"])
+    return {
+        "params": count_parameters(p.encoder) + count_parameters(p.pt_head),
+        "plain_ms": 1e3 * tp,
+        "fresh_ms": 1e3 * (median(t["fresh"]) - tp),
+        "reuse_ms": 1e3 * (median(t["reuse"]) - tp),
+        "fresh_ratio": median([(f - q) / q for f, q in zip(t["fresh"], t["plain"])]),
+        "reuse_ratio": median([(r - q) / q for r, q in zip(t["reuse"], t["plain"])]),
+    }
+
+
+def bench_wall(size: str, device: torch.device, steps: int, repeats: int) -> dict[str, float]:
+    variants = {
+        "plain": dict(warmup_epochs=1),
+        "meta": dict(warmup_epochs=0, hyper_every=10),
+        "meta_reuse": dict(warmup_epochs=0, hyper_every=10, reuse_pt_graph=True),
+    }
+    times = interleaved_times({k: (lambda v=v: make_trainer(size, device, steps, **v).run()) for k, v in variants.items()}, repeats, warmup=0)
+    base = min(times["plain"])
+    return {"meta_ratio": min(times["meta"]) / base, "reuse_ratio": min(times["meta_reuse"]) / base, "plain_s": base}
+
+
+def unrolled_pt_hypergradient(trainer: MetaPretrainer, T: int, eta: float = 1e-4) -> None:
+    """The alternative to IFT: backprop L_val through the last T differentiable PT steps."""
+    p = trainer.problem
+    names = [n for n, q in p.encoder.named_parameters()] + [f"head.{n}" for n, _ in p.pt_head.named_parameters()]
+    theta = [t.detach().requires_grad_(True) for t in p.theta()]
+    n_enc = len(list(p.encoder.parameters()))
+    for s in range(T):
+        batch = trainer.prepare(trainer.pt_stream.batch(s))
+        enc = dict(zip(names[:n_enc], theta[:n_enc]))
+        head = {n[5:]: t for n, t in zip(names[n_enc:], theta[n_enc:])}
+        logits = functional_call(p.pt_head, head, (functional_call(p.encoder, enc, (batch,)),))
+        target = batch.go_target_pretrain.view(logits.shape).float()
+        loss = p.meta(torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(0))
+        grads = torch.autograd.grad(loss, theta, create_graph=True)
+        theta = [t - eta * g for t, g in zip(theta, grads)]
+    ft = trainer.prepare(trainer.ft_val_stream.batch(0))
+    p.encoder.eval()
+    feats = functional_call(p.encoder, dict(zip(names[:n_enc], theta[:n_enc])), (ft,))
+    p.encoder.train()
+    val = p.ft_loss(p.ft_head(feats), ft)
+    torch.autograd.grad(val, p.phi())
+
+
+def bench_memory(size: str, device: torch.device) -> dict[str, float]:
+    trainer = make_trainer(size, device)
+    p = trainer.problem
+    batch = trainer.prepare(trainer.pt_stream.batch(0))
+    out = {"plain_mb": peak_memory_mb(lambda: torch.autograd.grad(p.pt_loss(batch), p.theta()))}
+    out["hyper_mb"] = peak_memory_mb(lambda: trainer._hyper_step(StepRecord(step=1, epoch=0, pt_loss=0.0), None))
+    for P in (1, 5):
+        cfg = trainer.cfg.hypergrad.model_copy(update={"neumann_terms": P})
+        trainer.cfg = trainer.cfg.model_copy(update={"hypergrad": cfg})
+        out[f"hyper_P{P}_mb"] = peak_memory_mb(lambda: trainer._hyper_step(StepRecord(step=1, epoch=0, pt_loss=0.0), None))
+    for T in (10, 40):
+        out[f"unroll{T}_mb"] = peak_memory_mb(lambda: unrolled_pt_hypergradient(trainer, T))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", nargs="+", default=["embedded", "paper"], choices=list(SIZES))
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--wall-steps", type=int, default=100)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--skip-memory", action="store_true")
+    args = ap.parse_args()
+    device = torch.device(args.device)
+    name = torch.cuda.get_device_name() if device.type == "cuda" else f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    print(f"torch {torch.__version__} on {name}\n")
+    steps, walls, mems = [], [], []
+    for size in args.sizes:
+        s = bench_steps(size, device, args.rounds)
+        steps.append([size, s["params"], s["plain_ms"], s["fresh_ms"], s["fresh_ratio"], s["reuse_ms"], s["reuse_ratio"]])
+        w = bench_wall(size, device, args.wall_steps, repeats=2)
+        walls.append([size, args.wall_steps, w["plain_s"], w["meta_ratio"], w["reuse_ratio"]])
+        if not args.skip_memory:
+            m = bench_memory(size, device)
+            mems.append([size, m["plain_mb"], m["hyper_mb"], m["hyper_P5_mb"], m["unroll10_mb"], m["unroll40_mb"], m["unroll40_mb"] / m["hyper_mb"]])
+    print_table("Hyper-step (K=1, P=1) cost in plain PT steps", ["size", "|θ|", "PT step ms", "hyper ms (fresh batch)", "÷ PT step", "hyper ms (reuse PT graph)", "÷ PT step"], steps)
+    print()
+    print_table("Meta-PT wall time ÷ plain PT (hyper_every 10)", ["size", "PT steps", "plain PT s", "meta ÷ plain", "meta (reuse) ÷ plain"], walls)
+    if mems:
+        print()
+        print_table("Peak tensor memory (MB) above the model", ["size", "PT step", "hyper P=1", "hyper P=5", "unroll T=10", "unroll T=40", "T=40 ÷ hyper"], mems)
+
+
+if __name__ == "__main__":
+    main()
