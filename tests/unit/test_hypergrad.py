@@ -57,13 +57,19 @@ def test_explicit_ift_matches_closed_form(kind, K, weigh):
     assert rel_err(ift, exact) <= 1e-10
 
 
-def test_neumann_converges_to_closed_form_as_p_grows():
+def at_optimum(K: int):
+    """The linear problem at θ = E*(λ), its exact hypergradient and λmax of its PT Hessian."""
     prob = LinearMultitask()
     opt = FunctionalOptimizer("sgd", lr=0.05)
-    exact = exact_hypergradient(prob, opt, 2)
+    exact = exact_hypergradient(prob, opt, K)
     with torch.no_grad():
         prob.encoder.weight.copy_(prob.optimal_encoder(prob.meta.logits))
     lam = power_iteration(pt_gradient_graph(prob, [(prob.X, prob.Y)], HypergradConfig()), prob.theta(), 200)
+    return prob, opt, exact, lam
+
+
+def test_neumann_converges_to_closed_form_as_p_grows():
+    prob, opt, exact, lam = at_optimum(2)
     errors = {}
     for P in (0, 10, 100, 400, 1500):
         cfg = HypergradConfig(neumann_terms=P, alpha_mode="fixed", alpha=1.0 / lam)
@@ -74,12 +80,7 @@ def test_neumann_converges_to_closed_form_as_p_grows():
 
 
 def test_neumann_diverges_past_two_and_warns():
-    prob = LinearMultitask()
-    opt = FunctionalOptimizer("sgd", lr=0.05)
-    exact = exact_hypergradient(prob, opt, 1)
-    with torch.no_grad():
-        prob.encoder.weight.copy_(prob.optimal_encoder(prob.meta.logits))
-    lam = power_iteration(pt_gradient_graph(prob, [(prob.X, prob.Y)], HypergradConfig()), prob.theta(), 200)
+    prob, opt, exact, lam = at_optimum(1)
     errs = []
     for P in (20, 60):
         cfg = HypergradConfig(neumann_terms=P, alpha_mode="fixed", alpha=2.3 / lam)
