@@ -47,6 +47,15 @@ def _weight_summary(weights: torch.Tensor, logits: torch.Tensor, top_k: int) -> 
     }
 
 
+def weighted_task_mean(per_task_loss: torch.Tensor, w: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean of w_t·ℓ over [..., T] losses; masked entries (missing labels) excluded when a mask is given."""
+    weighted = per_task_loss * w.to(per_task_loss.dtype)
+    if mask is None:
+        return weighted.mean()
+    mask = mask.to(per_task_loss.dtype)
+    return (weighted * mask).sum() / mask.sum().clamp_min(1)
+
+
 class TaskWeights(MetaParameterisation):
     """One logit per PT task; weight w_t = 2·sigmoid(λ_t), so λ = 0 gives w = 1 (the paper's choice).
 
@@ -63,12 +72,7 @@ class TaskWeights(MetaParameterisation):
         return 2 * torch.sigmoid(self.logits)
 
     def forward(self, per_task_loss: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        w = self.weights().to(per_task_loss.dtype)
-        weighted = per_task_loss * w
-        if mask is None:
-            return weighted.mean()
-        mask = mask.to(per_task_loss.dtype)
-        return (weighted * mask).sum() / mask.sum().clamp_min(1)
+        return weighted_task_mean(per_task_loss, self.weights(), mask)
 
     def summary(self) -> dict[str, float]:
         return _weight_summary(self.weights(), self.logits, self.top_k)
@@ -99,3 +103,38 @@ class ExampleWeights(MetaParameterisation):
 
     def trajectory_vector(self) -> torch.Tensor:
         return self.weights().detach().cpu()
+
+
+class FixedTaskWeights(MetaParameterisation):
+    """Constant task weights with no meta-parameters: uniform PT, or the oracle's helpful-only mask."""
+
+    def __init__(self, weights: torch.Tensor, top_k: int = 10):
+        super().__init__()
+        self.register_buffer("fixed", torch.as_tensor(weights, dtype=torch.float32).clone())
+        self.top_k = top_k
+
+    def weights(self) -> torch.Tensor:
+        return self.fixed
+
+    def forward(self, per_task_loss: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return weighted_task_mean(per_task_loss, self.weights(), mask)
+
+    def summary(self) -> dict[str, float]:
+        return _weight_summary(self.fixed, torch.zeros_like(self.fixed), self.top_k)
+
+    def trajectory_vector(self) -> torch.Tensor:
+        return self.fixed.detach().cpu()
+
+
+class SampledTasks(FixedTaskWeights):
+    """Task selection per episode (Luo et al. 2021): each PT step trains on a random subset of tasks.
+
+    Task t is drawn with probability p_t = w_t / 2 from learned weights w ∈ (0, 2); the mask is
+    rescaled by 1/mean(p) so the loss keeps its scale. Uses the global torch RNG (checkpointed).
+    """
+
+    def __init__(self, learned_weights: torch.Tensor, top_k: int = 10):
+        super().__init__((torch.as_tensor(learned_weights, dtype=torch.float32) / 2).clamp(0, 1), top_k)
+
+    def weights(self) -> torch.Tensor:
+        return torch.bernoulli(self.fixed) / self.fixed.mean().clamp_min(1e-12)

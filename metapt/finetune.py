@@ -1,0 +1,158 @@
+"""Final fine-tuning and evaluation, shared by both domains.
+
+A fresh linear head on the transferred encoder, trained with BCE over multi-label targets.
+``full`` trains encoder and head; ``linear`` freezes the encoder (eval mode), so features are
+computed once. The reported test scores are those of the best validation epoch.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Sequence
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from metapt.engine.streams import BatchStream
+from metapt.evaluate import mean_auroc, per_task_auroc
+
+
+class FTConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Literal["full", "linear"] = "full"
+    lr: float = Field(1e-3, gt=0)
+    epochs: int = Field(50, ge=1)
+    batch_size: int = Field(32, ge=1)
+    dropout: float | None = Field(None, ge=0, lt=1, description="dropout of the encoder during FT (PPI: 0.5); None keeps it")
+    weight_decay: float = Field(0.0, ge=0)
+
+
+@dataclass
+class FTResult:
+    best_epoch: int
+    val_auroc: list[float]  # per epoch
+    test_auroc: dict[str, float]  # at the best validation epoch
+    test_per_task: dict[str, list[float]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"best_epoch": self.best_epoch, "val_auroc": self.val_auroc, "test_auroc": self.test_auroc, "test_per_task": self.test_per_task}
+
+
+Targets = Callable[[Any], torch.Tensor]
+
+
+def _predict(encoder: nn.Module, head: nn.Module, data: Sequence, collate, targets: Targets, bs: int, prepare) -> tuple[np.ndarray, np.ndarray]:
+    encoder.eval()
+    ys, ss = [], []
+    stream = BatchStream(data, bs, seed=0, collate=collate, shuffle=False)
+    with torch.no_grad():
+        for i in range(stream.batches_per_epoch):
+            b = prepare(stream.batch(i))
+            ss.append(head(encoder(b)).float().cpu())
+            ys.append(targets(b).float().cpu())
+    return torch.cat(ys).numpy(), torch.cat(ss).numpy()
+
+
+def _set_dropout(module: nn.Module, p: float | None) -> None:
+    if p is not None:
+        for m in module.modules():
+            if isinstance(m, nn.Dropout):
+                m.p = p
+
+
+def finetune(
+    encoder: nn.Module,
+    n_out: int,
+    train: Sequence,
+    val: Sequence,
+    tests: dict[str, Sequence],
+    collate: Callable[[list], Any],
+    targets: Targets,
+    cfg: FTConfig,
+    seed: int,
+    tasks: np.ndarray | None = None,
+    prepare: Callable[[Any], Any] = lambda b: b,
+    progress: bool = False,
+) -> FTResult:
+    """Fine-tune a copy of ``encoder`` (features of size ``encoder.out_dim``) and evaluate.
+
+    ``tasks`` restricts training and evaluation to a subset of the label columns (held-out folds).
+    """
+    torch.manual_seed(seed)
+    encoder = copy.deepcopy(encoder)
+    _set_dropout(encoder, cfg.dropout)
+    cols = torch.as_tensor(tasks) if tasks is not None else None
+    select: Targets = (lambda b: targets(b)[:, cols]) if cols is not None else targets
+    n_out = len(cols) if cols is not None else n_out
+    device = next(iter(encoder.parameters()), torch.empty(0)).device
+    head = nn.Linear(encoder.out_dim, n_out).to(device)
+    if cfg.mode == "linear":
+        return _linear_eval(encoder, head, train, val, tests, collate, select, cfg, seed, prepare, progress)
+    params = list(encoder.parameters()) + list(head.parameters())
+    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    stream = BatchStream(train, cfg.batch_size, seed=seed, collate=collate)
+    best, val_curve, test_at_best, per_task_at_best = -1, [], {}, {}
+    for epoch in tqdm(range(cfg.epochs), desc=f"FT ({cfg.mode})", disable=not progress):
+        encoder.train()
+        for _ in range(stream.batches_per_epoch):
+            b = prepare(next(stream))
+            loss = F.binary_cross_entropy_with_logits(head(encoder(b)), select(b).float())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        val_curve.append(mean_auroc(*_predict(encoder, head, val, collate, select, 256, prepare)))
+        if best < 0 or val_curve[-1] > val_curve[best]:
+            best = epoch
+            test_at_best, per_task_at_best = _evaluate_tests(encoder, head, tests, collate, select, prepare)
+    return FTResult(best, val_curve, test_at_best, per_task_at_best)
+
+
+def _evaluate_tests(encoder, head, tests, collate, select, prepare):
+    scores, per_task = {}, {}
+    for name, data in tests.items():
+        y, s = _predict(encoder, head, data, collate, select, 256, prepare)
+        aucs = per_task_auroc(y, s)
+        per_task[name] = [None if np.isnan(a) else float(a) for a in aucs]
+        scores[name] = float(np.nanmean(aucs)) if np.isfinite(aucs).any() else float("nan")
+    return scores, per_task
+
+
+class _Features(nn.Module):
+    """Stands in for the frozen encoder once its features are computed."""
+
+    def __init__(self, out_dim: int):
+        super().__init__()
+        self.out_dim = out_dim
+
+    def forward(self, batch):
+        return batch[0]
+
+
+def _linear_eval(encoder, head, train, val, tests, collate, select, cfg, seed, prepare, progress) -> FTResult:
+    """Frozen encoder: compute features once per split, then train the head on tensors."""
+
+    def featurise(data):
+        encoder.eval()
+        stream = BatchStream(data, 256, seed=0, collate=collate, shuffle=False)
+        feats, ys = [], []
+        with torch.no_grad():
+            for i in range(stream.batches_per_epoch):
+                b = prepare(stream.batch(i))
+                feats.append(encoder(b))
+                ys.append(select(b).float())
+        x, y = torch.cat(feats), torch.cat(ys)
+        return [(x[i], y[i]) for i in range(len(x))]
+
+    stack = lambda items: tuple(torch.stack(t) for t in zip(*items))  # noqa: E731
+    frozen = _Features(encoder.out_dim)
+    head_only_cfg = cfg.model_copy(update={"mode": "full", "dropout": None})
+    return finetune(
+        frozen, head.out_features, featurise(train), featurise(val), {k: featurise(v) for k, v in tests.items()},
+        stack, lambda b: b[1], head_only_cfg, seed, progress=progress,
+    )
