@@ -55,7 +55,7 @@ def random_ego_graphs(n: int, n_pt: int, n_ft: int, seed: int) -> list[EgoGraph]
 def make_trainer(size: str, device: torch.device, steps: int = 100, **cfg) -> MetaPretrainer:
     layers, hidden, n_pt, n_ft, bs = SIZES[size]
     torch.manual_seed(0)
-    problem = MultitaskPPI(GIN(layers, hidden), n_pt, n_ft).to(device)
+    problem = MultitaskPPI.full(GIN(layers, hidden), n_pt, n_ft).to(device)
     graphs = random_ego_graphs(8 * bs, n_pt, n_ft, seed=0)
     collate = Batch.from_data_list
     streams = [BatchStream(graphs, bs, seed=s, collate=collate) for s in (1, 2, 3)]

@@ -1,6 +1,12 @@
-"""Multitask PPI pre-training as a bilevel problem: task-weighted BCE over PT tasks, BCE over FT tasks."""
+"""Multitask PPI pre-training as a bilevel problem: task-weighted BCE over PT tasks, BCE as the meta-objective.
+
+The meta-objective is the FT tasks (downstream-aware; optionally a subset, for the held-out
+task folds) or held-out PT tasks (downstream-agnostic, Luo et al. 2021).
+"""
 
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 from torch import nn
@@ -11,22 +17,39 @@ from metapt.ppi.model import GIN
 
 
 class MultitaskPPI(BilevelProblem):
-    """θ = GIN + Linear(2h → T_pt); ψ = Linear(2h → T_ft); φ = per-task weights (by default)."""
+    """θ = GIN + Linear(2h → |pt_columns|); ψ = Linear(2h → |meta_columns|); φ = ``meta`` (task weights by default)."""
 
-    def __init__(self, encoder: GIN, n_pt_tasks: int, n_ft_tasks: int, meta: MetaParameterisation | None = None):
+    def __init__(
+        self,
+        encoder: GIN,
+        pt_columns: torch.Tensor,
+        meta_columns: torch.Tensor,
+        meta_target: Literal["downstream", "pretrain"] = "downstream",
+        meta: MetaParameterisation | None = None,
+    ):
         self.encoder = encoder
-        self.pt_head = nn.Linear(encoder.out_dim, n_pt_tasks)
-        self.ft_head = nn.Linear(encoder.out_dim, n_ft_tasks)
-        self.meta = meta if meta is not None else TaskWeights(n_pt_tasks)
+        self.pt_columns = torch.as_tensor(pt_columns, dtype=torch.long)
+        self.meta_columns = torch.as_tensor(meta_columns, dtype=torch.long)
+        self.meta_target = meta_target
+        self.pt_head = nn.Linear(encoder.out_dim, len(self.pt_columns))
+        self.ft_head = nn.Linear(encoder.out_dim, len(self.meta_columns))
+        self.meta = meta if meta is not None else TaskWeights(len(self.pt_columns))
+
+    @classmethod
+    def full(cls, encoder: GIN, n_pt_tasks: int, n_ft_tasks: int, meta: MetaParameterisation | None = None) -> "MultitaskPPI":
+        return cls(encoder, torch.arange(n_pt_tasks), torch.arange(n_ft_tasks), meta=meta)
 
     def pt_loss(self, batch) -> torch.Tensor:
         logits = self.pt_head(self.encoder(batch))
-        target = batch.go_target_pretrain.view(logits.shape).to(logits.dtype)
+        target = batch.go_target_pretrain.view(len(logits), -1)[:, self.pt_columns.to(logits.device)].to(logits.dtype)
         return self.meta(F.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(0))
 
+    def meta_labels(self, batch) -> torch.Tensor:
+        source = batch.go_target_downstream if self.meta_target == "downstream" else batch.go_target_pretrain
+        return source.view(batch.num_graphs, -1)[:, self.meta_columns.to(source.device)]
+
     def ft_loss(self, logits: torch.Tensor, batch) -> torch.Tensor:
-        target = batch.go_target_downstream.view(logits.shape).to(logits.dtype)
-        return F.binary_cross_entropy_with_logits(logits, target)
+        return F.binary_cross_entropy_with_logits(logits, self.meta_labels(batch).to(logits.dtype))
 
     def to(self, device) -> "MultitaskPPI":
         for m in self.modules().values():
