@@ -10,6 +10,7 @@ Access settings: ``full`` (MetaFT = FT train/val), ``partial`` (a random 50 %), 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,22 @@ class PPIConfig(_Strict):
         "linear": FTConfig(mode="linear", lr=1e-4, epochs=50),
     })
     ft_seeds: tuple[int, ...] = (0, 1, 2)
+    ft_budget: tuple[int, int] | None = Field(None, description="subsample FT train/val to (n_train, n_val) graphs: the few-label regime of the synthetic benchmark; None = the paper's splits")
+
+
+def with_ft_budget(splits: PPISplits, budget: tuple[int, int] | None, seed: int = 42) -> PPISplits:
+    """FT train/val cut to a label budget (MetaFT and final FT both use it); partial access halves it."""
+    if budget is None:
+        return splits
+    n_train, n_val = budget
+    if n_train > len(splits.ft_train) or n_val > len(splits.ft_val):
+        raise ValueError(f"ft_budget {budget} exceeds the FT split sizes ({len(splits.ft_train)}, {len(splits.ft_val)})")
+    rng = np.random.default_rng(seed)
+    tr, va = rng.permutation(splits.ft_train)[:n_train], rng.permutation(splits.ft_val)[:n_val]
+    return dataclasses.replace(
+        splits, ft_train=tr, ft_val=va,
+        metaft_train_partial=rng.permutation(tr)[: max(1, n_train // 2)], metaft_val_partial=rng.permutation(va)[: max(1, n_val // 2)],
+    )
 
 
 def collate_graphs(offset_center: bool = True):
@@ -162,7 +179,7 @@ def pretrain(
     tracker = None
     all_hooks = list(hooks)
     spe = loop.steps_per_epoch or streams[0].batches_per_epoch
-    if truth is not None and hasattr(meta, "weights"):
+    if truth is not None and method in ("meta", "agnostic"):
         tracker = WeightTruthTracker(meta, truth, pt_columns, spe)
         all_hooks.append(tracker)
     trainer_cls = CoTrainer if method.startswith("cotrain") else MetaPretrainer
@@ -174,14 +191,9 @@ def pretrain(
     if tracker is not None:
         log["weights_vs_truth_per_epoch"] = tracker.per_epoch
     weights = None
-    if isinstance(meta, (TaskWeights, FixedTaskWeights)) and not isinstance(meta, SampledTasks):
-        weights = np.zeros(n_pt, dtype=np.float32) if method == "agnostic" else None
-        w = meta.weights().detach().cpu().numpy()
-        if weights is not None:
-            weights[:] = np.nan
-            weights[pt_columns] = w
-        else:
-            weights = w
+    if method in ("meta", "agnostic", "oracle"):  # weights over all PT tasks; NaN for tasks held out of PT
+        weights = np.full(n_pt, np.nan, dtype=np.float32)
+        weights[pt_columns] = meta.weights().detach().cpu().numpy()
     return PTOutcome(problem.encoder, weights, log, trainer)
 
 
