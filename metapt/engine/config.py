@@ -49,6 +49,7 @@ class MetaLoopConfig(_Strict):
     ft_head_optimizer: Literal["adam", "sgd"] = "adam"
     ft_head_lr: float = Field(1e-4, gt=0)
     ft_head_every: int = Field(1, ge=1, description="online FT-head step every this many PT steps (paper: 1)")
+    hyper_head_steps: int = Field(0, ge=0, description="extra online FT-head steps right before each hyper-step (a converged head)")
     meta_lr: float = Field(1.0, gt=0)
     meta_eps: float = Field(1e-8, gt=0)
     reuse_pt_graph: bool = Field(False, description="on hyper-steps, build the PT step's graph with create_graph and reuse it")

@@ -238,6 +238,8 @@ class MetaPretrainer:
 
     def _hyper_step(self, record: StepRecord, graph: PTGraph | None) -> None:
         p, hcfg = self.problem, self.cfg.hypergrad
+        for _ in range(self.cfg.hyper_head_steps):
+            self._online_head_step(StepRecord(step=record.step, epoch=record.epoch, pt_loss=record.pt_loss))
         if hcfg.alpha_mode == "power" and self.hyper_steps % hcfg.power_refresh == 0:
             self.lambda_max = None  # re-estimated inside this hyper-step
         ft_batches = [self.prepare(b) for b in self.ft_train_stream.take(hcfg.ft_steps)]

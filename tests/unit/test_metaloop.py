@@ -52,6 +52,9 @@ def test_schedule_hyper_steps_follow_global_counter():
     sparse = []
     make_trainer(hooks=[sparse.append], ft_head_every=4).run()
     assert [r.step for r in sparse if r.ft_loss is not None] == [r.step for r in sparse if not r.hyper and r.step % 4 == 0]
+    converged = make_trainer(hyper_head_steps=5, ft_head_every=1000).run()
+    n_hyper = converged.hyper_steps
+    assert converged.ft_train_stream.position == n_hyper * (5 + converged.cfg.hypergrad.ft_steps)
     assert not torch.equal(trainer.problem.meta.logits, torch.zeros_like(trainer.problem.meta.logits))
 
 
