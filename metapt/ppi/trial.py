@@ -19,6 +19,7 @@ import yaml
 
 from metapt.io import atomic_path
 from metapt.ppi import synth
+from metapt.ppi.legacy import load_converted
 from metapt.ppi.experiment import METHODS, PPIConfig, evaluate, pretrain, with_ft_budget
 from metapt.ppi.splits import make_splits, species_ids
 
@@ -35,9 +36,17 @@ def write_json(path: Path, obj: Any) -> None:
         tmp.write_text(json.dumps(obj, indent=1, default=float))
 
 
-def run_trial(preset: str, methods: list[str], seeds: list[int], cfg: PPIConfig, out: Path, data_overrides: dict, data_seed: int = 0, access: str = "full", fold: int = 0, modes: list[str] | None = None) -> list[dict]:
-    t0 = time.perf_counter()
+def load_graphs(preset: str | None, data_overrides: dict, data_seed: int = 0, bio: Path | None = None) -> tuple[list, dict | None, str]:
+    """Synthetic graphs with their planted truth, or the converted real bio data (no truth)."""
+    if bio is not None:
+        return list(load_converted(bio)), None, "bio"
     graphs, truth = synth.generate(synth.preset(preset, **data_overrides), seed=data_seed)
+    return graphs, truth, preset
+
+
+def run_trial(preset: str | None, methods: list[str], seeds: list[int], cfg: PPIConfig, out: Path, data_overrides: dict, data_seed: int = 0, access: str = "full", fold: int = 0, modes: list[str] | None = None, bio: Path | None = None) -> list[dict]:
+    t0 = time.perf_counter()
+    graphs, truth, preset = load_graphs(preset, data_overrides, data_seed, bio)
     splits = with_ft_budget(make_splits(species_ids(graphs)), cfg.ft_budget)
     gen_s = time.perf_counter() - t0
     results = []
@@ -80,6 +89,7 @@ def summarise(results: list[dict]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="discriminating", choices=list(synth.PRESETS))
+    ap.add_argument("--bio", type=Path, help="converted real bio data (metapt.ppi.legacy.fetch_bio) instead of a synthetic preset")
     ap.add_argument("--methods", nargs="+", default=["no_pt", "uniform", "oracle", "meta"], choices=METHODS)
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--config", type=Path, help="YAML with PPIConfig fields")
@@ -96,7 +106,7 @@ def main() -> None:
         set_dotted(tree, k, yaml.safe_load(v))
     cfg = PPIConfig.model_validate(tree)
     data = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.data)}
-    results = run_trial(args.preset, args.methods, args.seeds, cfg, args.out, data, access=args.access, fold=args.fold, modes=args.modes)
+    results = run_trial(args.preset, args.methods, args.seeds, cfg, args.out, data, access=args.access, fold=args.fold, modes=args.modes, bio=args.bio)
     table = summarise(results)
     print(table)
     (args.out / "summary.md").write_text(table + "\n")

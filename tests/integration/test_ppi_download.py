@@ -283,3 +283,16 @@ def test_missing_species_and_in_place_conversion_are_refused(tmp_path, pt_bytes)
     with pytest.raises(ValueError, match="refusing to overwrite the original"):
         convert_legacy(src, src, n_pt_tasks=N_PT, n_ft_tasks=N_FT)
     assert _leftovers(tmp_path) == ["g.pt"] and src.read_bytes() == pt_bytes
+
+
+def test_trial_runs_on_downloaded_real_format_data(tmp_path, server):
+    """Download → convert → the same experiment code as the synthetic data (the paper profile's path)."""
+    from metapt.ppi.experiment import PPIConfig
+    from metapt.ppi.trial import run_trial
+    from tests.unit.test_ppi_experiment import TINY
+
+    url = server.serve("trial/bio_dataset.zip", lf.bio_zip_bytes(lf.legacy_bytes(lf.make_graphs(120, N_PT, N_FT))))
+    got = _fetch(url, tmp_path / "data")
+    cfg = PPIConfig.model_validate({**TINY, "ft_budget": None})
+    rows = run_trial(None, ["uniform"], [0], cfg, tmp_path / "out", {}, bio=got.path, modes=["linear"])
+    assert rows[0]["preset"] == "bio" and 0 <= rows[0]["ft"]["linear"]["test_hard"] <= 1
