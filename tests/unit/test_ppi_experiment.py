@@ -60,3 +60,21 @@ def test_ft_budget_subsamples_and_rejects_too_large():
     assert len(cut.metaft_train_partial) == 15 and np.array_equal(cut.test_hard, splits.test_hard)
     with pytest.raises(ValueError, match="ft_budget"):
         with_ft_budget(splits, (10_000, 20))
+
+
+@pytest.mark.parametrize("path", ["configs/ppi_embedded.yaml", "configs/ppi_paper.yaml"])
+def test_shipped_configs_validate(path):
+    import yaml
+    from pathlib import Path
+
+    cfg = PPIConfig.model_validate(yaml.safe_load((Path(__file__).resolve().parents[2] / path).read_text()))
+    assert cfg.pretrain.loop.warmup_epochs < cfg.pretrain.loop.epochs
+
+
+def test_config_typo_names_the_key():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="hiden"):
+        PPIConfig.model_validate({"model": {"hiden": 3}})
+    with pytest.raises(ValidationError, match="'full'|'linear'"):
+        PPIConfig.model_validate({"finetune": {"full": {"mode": "partial"}}})
