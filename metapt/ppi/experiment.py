@@ -110,7 +110,7 @@ class WeightTruthTracker:
     def __init__(self, meta, truth: dict, columns: np.ndarray, steps_per_epoch: int):
         self.meta, self.spe = meta, steps_per_epoch
         self.helpful = np.asarray(truth["helpful_mask"], dtype=bool)[columns]
-        self.kinds = [truth["pt_kind"][int(c)] for c in columns] if "pt_kind" in truth else [truth["kinds"][int(c)] for c in columns]
+        self.kinds = [truth["pt_kind"][int(c)] for c in columns]
         score = truth.get("helpfulness")
         self.helpfulness = np.asarray(score, dtype=float)[columns] if score is not None else None
         self.per_epoch: list[dict[str, float]] = []

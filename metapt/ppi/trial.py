@@ -66,6 +66,8 @@ def run_trial(preset: str | None, methods: list[str], seeds: list[int], cfg: PPI
                 ok = np.isfinite(pt.weights)
                 row["weights"] = weights_vs_truth(pt.weights[ok], np.asarray(truth["helpful_mask"])[ok], [k for k, o in zip(truth["pt_kind"], ok) if o], np.asarray(truth["helpfulness"])[ok])
             write_json(out / f"{method}_seed{seed}.json", row)
+            if method in ("meta", "agnostic"):
+                pt.trainer.save_trajectory(out / f"{method}_seed{seed}_phi.npz")
             results.append(row)
             summary = {m: ev[m]["test_hard"] for m in ev}
             print(f"{method:16s} seed {seed}: test_hard {summary}  weights_auc {row.get('weights', {}).get('weights_auc', float('nan')):.3f}  PT {pt.log['pt_wall_s']:.1f}s", flush=True)

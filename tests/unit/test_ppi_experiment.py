@@ -32,6 +32,7 @@ def test_all_methods_run_and_write_json(tmp_path):
             assert 0 <= saved["ft"][mode]["test_hard"] <= 1
     meta = next(r for r in results if r["method"] == "meta")
     assert meta["pt"]["hyper_steps"] > 0 and len(meta["pt"]["weights_vs_truth_per_epoch"]) == 2
+    assert np.load(tmp_path / "meta_seed0_phi.npz")["phi"].shape[1] == 12
     assert next(r for r in results if r["method"] == "oracle")["weights"]["weights_auc"] == 1.0
     agnostic = next(r for r in results if r["method"] == "agnostic")
     assert agnostic["pt"]["hyper_steps"] > 0
@@ -62,7 +63,7 @@ def test_ft_budget_subsamples_and_rejects_too_large():
         with_ft_budget(splits, (10_000, 20))
 
 
-@pytest.mark.parametrize("path", ["configs/ppi_embedded.yaml", "configs/ppi_paper.yaml"])
+@pytest.mark.parametrize("path", ["configs/ppi_embedded.yaml", "configs/ppi_weight_recovery.yaml", "configs/ppi_paper.yaml"])
 def test_shipped_configs_validate(path):
     import yaml
     from pathlib import Path
