@@ -18,6 +18,8 @@ import numpy as np
 import yaml
 
 from metapt.io import atomic_path
+from metapt.stats import paired
+from metapt.stats import summarise as summarise_values
 from metapt.ppi import synth
 from metapt.ppi.legacy import load_converted
 from metapt.ppi.experiment import METHODS, PPIConfig, evaluate, pretrain, with_ft_budget
@@ -74,17 +76,22 @@ def run_trial(preset: str | None, methods: list[str], seeds: list[int], cfg: PPI
     return results
 
 
-def summarise(results: list[dict]) -> str:
-    lines = ["| method | mode | n | test_hard mean ± std | test_easy mean | weights AUC |", "|---|---|---|---|---|---|"]
-    methods = list(dict.fromkeys(r["method"] for r in results))
-    for m in methods:
-        rows = [r for r in results if r["method"] == m]
+def summarise(results: list[dict], reference: str = "uniform") -> str:
+    """Per method and FT mode: test-hard mean ± std with CI, and the paired difference to ``reference``."""
+    lines = [f"| method | mode | test_hard mean ± std (95% CI) | test_easy mean | paired Δ vs {reference} (95% CI) | p | weights AUC |", "|---|---|---|---|---|---|---|"]
+    by_method = {m: sorted((r for r in results if r["method"] == m), key=lambda r: r["seed"]) for m in dict.fromkeys(r["method"] for r in results)}
+    for m, rows in by_method.items():
         for mode in rows[0]["ft"]:
-            hard = np.array([r["ft"][mode]["test_hard"] for r in rows])
-            easy = np.array([r["ft"][mode]["test_easy"] for r in rows])
+            hard = [r["ft"][mode]["test_hard"] for r in rows]
+            easy = summarise_values([r["ft"][mode]["test_easy"] for r in rows])
+            s = summarise_values(hard)
+            delta, p = "–", "–"
+            ref = by_method.get(reference)
+            if ref is not None and m != reference and [r["seed"] for r in ref] == [r["seed"] for r in rows]:
+                pr = paired(hard, [r["ft"][mode]["test_hard"] for r in ref])
+                delta, p = f"{pr.diff.mean:+.4f} [{pr.diff.ci_low:+.4f}, {pr.diff.ci_high:+.4f}]", f"{pr.p_value:.3f}"
             auc = [r["weights"]["weights_auc"] for r in rows if "weights" in r]
-            auc_s = f"{np.mean(auc):.3f}" if auc else "–"
-            lines.append(f"| {m} | {mode} | {len(rows)} | {hard.mean():.4f} ± {hard.std(ddof=1) if len(hard) > 1 else 0:.4f} | {easy.mean():.4f} | {auc_s} |")
+            lines.append(f"| {m} | {mode} | {s.mean:.4f} ± {s.std:.4f} ({s.ci_low:.4f}–{s.ci_high:.4f}), n={s.n} | {easy.mean:.4f} | {delta} | {p} | {np.mean(auc) if auc else float('nan'):.3f} |")
     return "\n".join(lines)
 
 

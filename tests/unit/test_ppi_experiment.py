@@ -36,7 +36,7 @@ def test_all_methods_run_and_write_json(tmp_path):
     assert next(r for r in results if r["method"] == "oracle")["weights"]["weights_auc"] == 1.0
     agnostic = next(r for r in results if r["method"] == "agnostic")
     assert agnostic["pt"]["hyper_steps"] > 0
-    assert "| meta | full | 1 |" in summarise(results)
+    assert "| meta | full |" in summarise(results)
 
 
 def test_heldout_access_evaluates_ten_tasks(tmp_path):
