@@ -187,7 +187,7 @@ def pretrain(
     trainer = trainer_cls(problem, *streams, loop, checkpoint_dir=checkpoint_dir, hooks=all_hooks, progress=progress, prepare=lambda b: b.to(device), **extra)
     t0 = time.perf_counter()
     trainer.run()
-    log: dict[str, Any] = {"pt_wall_s": time.perf_counter() - t0, "pt_steps": trainer.total_steps, "hyper_steps": trainer.hyper_steps}
+    log: dict[str, Any] = {"pt_wall_s": time.perf_counter() - t0, "pt_steps": trainer.total_steps, "hyper_steps": trainer.hyper_steps, "meta_summary_final": meta.summary()}
     if tracker is not None:
         log["weights_vs_truth_per_epoch"] = tracker.per_epoch
     weights = None
