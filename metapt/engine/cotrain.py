@@ -12,6 +12,10 @@ import torch
 from metapt.engine.metaloop import MetaPretrainer, StepRecord, _check_finite
 
 
+def gradients_conflict(g_pt: list[torch.Tensor], g_ft: list[torch.Tensor]) -> bool:
+    return bool(sum((a * b).sum() for a, b in zip(g_pt, g_ft)) < 0)
+
+
 def pcgrad_combine(g_pt: list[torch.Tensor], g_ft: list[torch.Tensor]) -> list[torch.Tensor]:
     """Sum of the two gradients after projecting away their conflicting components."""
     dot = sum((a * b).sum() for a, b in zip(g_pt, g_ft))
@@ -33,14 +37,16 @@ class CoTrainer(MetaPretrainer):
     def __init__(self, *args, pcgrad: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.pcgrad = pcgrad
+        self.conflict_steps = 0  # steps whose PT and FT encoder gradients conflict (PCGrad acts on those)
         self.ft_opt = torch.optim.Adam(self.problem.ft_head.parameters(), lr=self.cfg.ft_head_lr)
 
     def state_dict(self):
-        return {**super().state_dict(), "ft_opt": self.ft_opt.state_dict()}
+        return {**super().state_dict(), "ft_opt": self.ft_opt.state_dict(), "conflict_steps": self.conflict_steps}
 
     def load_state_dict(self, state):
         super().load_state_dict(state)
         self.ft_opt.load_state_dict(state["ft_opt"])
+        self.conflict_steps = int(state["conflict_steps"])
 
     def _one_step(self) -> None:
         p = self.problem
@@ -56,6 +62,7 @@ class CoTrainer(MetaPretrainer):
         g_pt = torch.autograd.grad(pt_loss, enc + head_pt, materialize_grads=True)
         g_ft = torch.autograd.grad(ft_loss, enc + head_ft, materialize_grads=True)
         n = len(enc)
+        self.conflict_steps += gradients_conflict(list(g_pt[:n]), list(g_ft[:n]))
         g_enc = (pcgrad_combine if self.pcgrad else lambda a, b: [x + y for x, y in zip(a, b)])(list(g_pt[:n]), list(g_ft[:n]))
         for t, g in zip(enc + head_pt + head_ft, g_enc + list(g_pt[n:]) + list(g_ft[n:])):
             t.grad = g.detach()

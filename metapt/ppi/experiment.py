@@ -190,6 +190,8 @@ def pretrain(
     log: dict[str, Any] = {"pt_wall_s": time.perf_counter() - t0, "pt_steps": trainer.total_steps, "hyper_steps": trainer.hyper_steps, "meta_summary_final": meta.summary()}
     if tracker is not None:
         log["weights_vs_truth_per_epoch"] = tracker.per_epoch
+    if isinstance(trainer, CoTrainer):
+        log["grad_conflict_frac"] = trainer.conflict_steps / max(1, trainer.total_steps)
     weights = None
     if method in ("meta", "agnostic", "oracle"):  # weights over all PT tasks; NaN for tasks held out of PT
         weights = np.full(n_pt, np.nan, dtype=np.float32)

@@ -34,6 +34,7 @@ def test_all_methods_run_and_write_json(tmp_path):
     assert meta["pt"]["hyper_steps"] > 0 and len(meta["pt"]["weights_vs_truth_per_epoch"]) == 2
     assert np.load(tmp_path / "meta_seed0_phi.npz")["phi"].shape[1] == 12
     assert next(r for r in results if r["method"] == "oracle")["weights"]["weights_auc"] == 1.0
+    assert 0 <= next(r for r in results if r["method"] == "cotrain_pcgrad")["pt"]["grad_conflict_frac"] <= 1
     agnostic = next(r for r in results if r["method"] == "agnostic")
     assert agnostic["pt"]["hyper_steps"] > 0
     assert "| meta | full |" in summarise(results)
