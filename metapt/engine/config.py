@@ -34,7 +34,9 @@ class HypergradConfig(_Strict):
     bn_mode: Literal["train", "eval"] = Field("train", description="BatchNorm mode for the PT graph (paper: train)")
     restore_bn: bool = Field(False, description="restore BN running stats after the hyper-step (undo the side effect)")
     dropout: Literal["on", "off"] = Field("on", description="dropout in the PT graph (paper: on; one mask for all HVPs)")
-    normalise: Literal["paper", "rms"] = Field("paper", description="paper: raw hypergradient; rms: divided by its RMS")
+    normalise: Literal["paper", "rms", "centred"] = Field(
+        "paper", description="paper: raw hypergradient; rms: divided by its RMS; centred: mean removed per φ tensor, then rms"
+    )
 
 
 class MetaLoopConfig(_Strict):

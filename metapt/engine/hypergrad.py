@@ -248,7 +248,12 @@ def hypergradient(
             warnings.warn(f"Neumann terms grow ×{growth:.3g} over P={cfg.neumann_terms}: α too large or H indefinite; damp it", NeumannDivergenceWarning, stacklevel=2)
     hyper = [-m for m in mixed_term(graph, phi, v)]
     raw_norm = _norm(hyper)
-    if cfg.normalise == "rms" and raw_norm > 0:
-        rms = raw_norm / math.sqrt(sum(h.numel() for h in hyper))
+    if cfg.normalise == "centred":
+        # With Adam on θ, scaling every task weight by one factor barely changes PT, so the common
+        # component of a weight-vector hypergradient carries no signal; keep only the contrasts.
+        hyper = [h - h.mean() for h in hyper]
+    norm = _norm(hyper)
+    if cfg.normalise in ("rms", "centred") and norm > 0:
+        rms = norm / math.sqrt(sum(h.numel() for h in hyper))
         hyper = [h / rms for h in hyper]
     return HypergradResult(hyper, raw_norm, psi, state, val_loss, float(graph.loss.detach()), alpha, growth, lambda_max)

@@ -38,6 +38,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "hyper_every 2": {L + "hyper_every": 2},
     "α·λmax=0.5, P=3, δ=0.1": {H + "alpha_mode": "power", H + "alpha_power_scale": 0.5, H + "neumann_terms": 3, H + "damping": 0.1},
     "downstream-agnostic": {"_method": "agnostic"},
+    "centred normalisation": {H + "normalise": "centred"},
 }
 REFERENCES = ("uniform", "oracle")
 

@@ -183,3 +183,7 @@ def test_rms_normalisation_gives_unit_rms_and_keeps_direction():
     assert math.isclose(float(g.pow(2).mean().sqrt()), 1.0, rel_tol=1e-9)
     assert cosine(g, paper.grads[0]) > 1 - 1e-9
     assert paper.raw_norm == pytest.approx(rms.raw_norm)
+    centred = hypergradient(*args, HypergradConfig(normalise="centred", restore_bn=True), pt_lr=1e-4).grads[0]
+    expected = paper.grads[0] - paper.grads[0].mean()
+    assert abs(float(centred.mean())) < 1e-12 and cosine(centred, expected) > 1 - 1e-9
+    assert math.isclose(float(centred.pow(2).mean().sqrt()), 1.0, rel_tol=1e-9)
