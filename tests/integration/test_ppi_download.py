@@ -296,3 +296,27 @@ def test_trial_runs_on_downloaded_real_format_data(tmp_path, server):
     cfg = PPIConfig.model_validate({**TINY, "ft_budget": None})
     rows = run_trial(None, ["uniform"], [0], cfg, tmp_path / "out", {}, bio=got.path, modes=["linear"])
     assert rows[0]["preset"] == "bio" and 0 <= rows[0]["ft"]["linear"]["test_hard"] <= 1
+
+
+def test_checksum_is_pinned_in_config_on_first_use(tmp_path, server, zip_bytes):
+    import yaml
+
+    from metapt.ppi.download import fetch_pinned
+
+    url = server.serve("pin/bio_dataset.zip", zip_bytes)
+    cfg = tmp_path / "bio_data.yaml"
+    cfg.write_text(f"# a comment that stays\nurl: {url}\ndata_dir: {tmp_path / 'data'}\nsha256: null\nsize: null\n")
+    got = fetch_pinned(cfg, progress=False, n_pt_tasks=N_PT, n_ft_tasks=N_FT)
+    pinned = yaml.safe_load(cfg.read_text())
+    assert (pinned["sha256"], pinned["size"]) == (hashlib.sha256(zip_bytes).hexdigest(), len(zip_bytes)) == (got.sha256, got.size)
+    assert cfg.read_text().startswith("# a comment that stays")
+    # a different archive at the same URL now fails the pinned checksum, and leaves nothing behind
+    (tmp_path / "data" / "bio_dataset.zip").unlink()
+    url2 = server.serve("pin/bio_dataset.zip", zip_bytes[:-1] + b"x")
+    assert url2 == url
+    with pytest.raises(ChecksumError, match="SHA-256 mismatch"):
+        fetch_pinned(cfg, progress=False, n_pt_tasks=N_PT, n_ft_tasks=N_FT)
+    assert not (tmp_path / "data" / "bio_dataset.zip").exists()
+    with pytest.raises(Exception, match="sha256"):
+        cfg.write_text(f"url: {url}\nsha256: nothex\n")
+        fetch_pinned(cfg, progress=False)
