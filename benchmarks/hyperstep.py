@@ -18,7 +18,8 @@ from torch.func import functional_call
 from torch_geometric.data import Batch
 
 from benchmarks.protocol import interleaved_times, median, peak_memory_mb, print_table
-from metapt.engine import BatchStream, HypergradConfig, MetaLoopConfig, MetaPretrainer
+from metapt.engine import BatchStream, MetaLoopConfig, MetaPretrainer
+from metapt.engine.hypergrad import PTGraph
 from metapt.engine.metaloop import StepRecord
 from metapt.ppi.graphs import EgoGraph
 from metapt.ppi.model import GIN, count_parameters
@@ -77,8 +78,6 @@ def bench_steps(size: str, device: torch.device, rounds: int) -> dict[str, float
         trainer._hyper_step(StepRecord(step=1, epoch=0, pt_loss=0.0), None)
 
     def hyper_reuse():
-        from metapt.engine.hypergrad import PTGraph
-
         loss = p.pt_loss(batch)
         grads = torch.autograd.grad(loss, p.theta(), create_graph=True)
         trainer._hyper_step(StepRecord(step=1, epoch=0, pt_loss=0.0), PTGraph(loss, list(grads)))
@@ -142,7 +141,7 @@ def bench_memory(size: str, device: torch.device) -> dict[str, float]:
         trainer.cfg = trainer.cfg.model_copy(update={"hypergrad": cfg})
         out[f"hyper_P{P}_mb"] = peak_memory_mb(lambda: trainer._hyper_step(StepRecord(step=1, epoch=0, pt_loss=0.0), None))
     for T in (10, 40):
-        out[f"unroll{T}_mb"] = peak_memory_mb(lambda: unrolled_pt_hypergradient(trainer, T))
+        out[f"unroll{T}_mb"] = peak_memory_mb(lambda T=T: unrolled_pt_hypergradient(trainer, T))
     return out
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from metapt.engine.metaloop import MetaPretrainer, StepRecord, _check_finite
+from metapt.engine.metaloop import MetaPretrainer, StepRecord, check_finite
 
 
 def gradients_conflict(g_pt: list[torch.Tensor], g_ft: list[torch.Tensor]) -> bool:
@@ -56,7 +56,7 @@ class CoTrainer(MetaPretrainer):
         pt_loss = p.pt_loss(self.prepare(self.pt_stream.batch(self.step)))
         ft_batch = self.prepare(next(self.ft_train_stream))
         ft_loss = p.ft_loss(p.ft_head(p.features(ft_batch)), ft_batch)
-        _check_finite(step, "CoTrain loss", [pt_loss.detach(), ft_loss.detach()])
+        check_finite(step, "CoTrain loss", [pt_loss.detach(), ft_loss.detach()])
         enc = list(p.named_encoder_params().values())
         head_pt, head_ft = list(p.pt_head.parameters()), list(p.ft_head.parameters())
         g_pt = torch.autograd.grad(pt_loss, enc + head_pt, materialize_grads=True)

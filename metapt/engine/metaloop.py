@@ -58,7 +58,7 @@ class StepRecord:
 Hook = Callable[[StepRecord], None]
 
 
-def _check_finite(step: int, what: str, values: Iterable[torch.Tensor]) -> None:
+def check_finite(step: int, what: str, values: Iterable[torch.Tensor]) -> None:
     for v in values:
         if not torch.isfinite(v).all():
             raise NonFiniteError(f"non-finite {what} at PT step {step}; the last good checkpoint is kept")
@@ -180,7 +180,7 @@ class MetaPretrainer:
         p.pt_head.train()
         batch = self.prepare(self.pt_stream.batch(self.step))
         loss = p.pt_loss(batch)
-        _check_finite(step, "PT loss", [loss.detach()])
+        check_finite(step, "PT loss", [loss.detach()])
         reuse = hyper and cfg.reuse_pt_graph
         grads = torch.autograd.grad(loss, theta, create_graph=reuse, materialize_grads=True)
         record = StepRecord(step=step, epoch=(step - 1) // self.steps_per_epoch, pt_loss=float(loss.detach()), hyper=hyper)
@@ -224,7 +224,7 @@ class MetaPretrainer:
         names = list(p.named_head_params())
         psi = [t.detach().requires_grad_(True) for t in p.named_head_params().values()]
         loss = p.ft_loss(p.head_logits(dict(zip(names, psi)), feats), batch)
-        _check_finite(record.step, "FT-head loss", [loss.detach()])
+        check_finite(record.step, "FT-head loss", [loss.detach()])
         grads = torch.autograd.grad(loss, psi)
         with torch.no_grad():
             new, self.head_state = self.head_opt.update(psi, list(grads), self.head_state)
@@ -249,7 +249,7 @@ class MetaPretrainer:
             p, self.head_opt, self.head_state, ft_batches, val_batch, pt_batches, hcfg,
             pt_lr=self.pt_opt.param_groups[0]["lr"], lambda_max=self.lambda_max, pt_graph=graph,
         )
-        _check_finite(record.step, "hypergradient", res.grads + [torch.tensor(res.val_loss)])
+        check_finite(record.step, "hypergradient", res.grads + [torch.tensor(res.val_loss)])
         self.lambda_max = res.lambda_max
         self._write_head(res.head_params)
         self.head_state = res.head_state

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from metapt.evaluate import weights_vs_truth
 from metapt.io import atomic_path
 from metapt.stats import paired
 from metapt.stats import summarise as summarise_values
@@ -63,8 +64,6 @@ def run_trial(preset: str | None, methods: list[str], seeds: list[int], cfg: PPI
             ev = evaluate(pt.encoder, graphs, splits, cfg, access=access, fold=fold, modes=modes)
             row = {"preset": preset, "method": method, "seed": seed, "access": access, "fold": fold, "pt": pt.log, "ft": ev, "generate_s": gen_s}
             if pt.weights is not None and truth is not None:
-                from metapt.evaluate import weights_vs_truth
-
                 ok = np.isfinite(pt.weights)
                 row["weights"] = weights_vs_truth(pt.weights[ok], np.asarray(truth["helpful_mask"])[ok], [k for k, o in zip(truth["pt_kind"], ok) if o], np.asarray(truth["helpfulness"])[ok])
             write_json(out / f"{method}_seed{seed}.json", row)
