@@ -150,6 +150,7 @@ def main() -> None:
     ap.add_argument("--sizes", nargs="+", default=["embedded", "paper"], choices=list(SIZES))
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--wall-steps", type=int, default=100)
+    ap.add_argument("--wall-repeats", type=int, default=2)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--skip-memory", action="store_true")
     args = ap.parse_args()
@@ -160,7 +161,7 @@ def main() -> None:
     for size in args.sizes:
         s = bench_steps(size, device, args.rounds)
         steps.append([size, s["params"], s["plain_ms"], s["fresh_ms"], s["fresh_ratio"], s["reuse_ms"], s["reuse_ratio"]])
-        w = bench_wall(size, device, args.wall_steps, repeats=2)
+        w = bench_wall(size, device, args.wall_steps, repeats=args.wall_repeats)
         walls.append([size, args.wall_steps, w["plain_s"], w["meta"], w["reuse"], w["reuse_head10"]])
         if not args.skip_memory:
             m = bench_memory(size, device)
