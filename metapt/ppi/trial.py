@@ -47,7 +47,7 @@ def load_graphs(preset: str | None, data_overrides: dict, data_seed: int = 0, bi
     return graphs, truth, preset
 
 
-def run_trial(preset: str | None, methods: list[str], seeds: list[int], cfg: PPIConfig, out: Path, data_overrides: dict, data_seed: int = 0, access: str = "full", fold: int = 0, modes: list[str] | None = None, bio: Path | None = None) -> list[dict]:
+def run_trial(preset: str | None, methods: list[str], seeds: list[int], cfg: PPIConfig, out: Path, data_overrides: dict, data_seed: int = 0, access: str = "full", fold: int = 0, modes: list[str] | None = None, bio: Path | None = None, progress: bool = True) -> list[dict]:
     t0 = time.perf_counter()
     graphs, truth, preset = load_graphs(preset, data_overrides, data_seed, bio)
     splits = with_ft_budget(make_splits(species_ids(graphs)), cfg.ft_budget)
@@ -58,10 +58,10 @@ def run_trial(preset: str | None, methods: list[str], seeds: list[int], cfg: PPI
         for method in sorted(methods, key=lambda m: m != "meta"):  # task_selection needs meta's weights
             if method == "task_selection" and learned is None:
                 raise ValueError("task_selection needs 'meta' in --methods")
-            pt = pretrain(method, graphs, splits, cfg, seed, access=access, fold=fold, truth=truth, learned_weights=learned)
+            pt = pretrain(method, graphs, splits, cfg, seed, access=access, fold=fold, truth=truth, learned_weights=learned, progress=progress)
             if method == "meta":
                 learned = pt.weights
-            ev = evaluate(pt.encoder, graphs, splits, cfg, access=access, fold=fold, modes=modes)
+            ev = evaluate(pt.encoder, graphs, splits, cfg, access=access, fold=fold, modes=modes, progress=progress)
             row = {"preset": preset, "method": method, "seed": seed, "access": access, "fold": fold, "pt": pt.log, "ft": ev, "generate_s": gen_s}
             if pt.weights is not None and truth is not None:
                 ok = np.isfinite(pt.weights)

@@ -294,7 +294,7 @@ def test_trial_runs_on_downloaded_real_format_data(tmp_path, server):
     url = server.serve("trial/bio_dataset.zip", lf.bio_zip_bytes(lf.legacy_bytes(lf.make_graphs(120, N_PT, N_FT))))
     got = _fetch(url, tmp_path / "data")
     cfg = PPIConfig.model_validate({**TINY, "ft_budget": None})
-    rows = run_trial(None, ["uniform"], [0], cfg, tmp_path / "out", {}, bio=got.path, modes=["linear"])
+    rows = run_trial(None, ["uniform"], [0], cfg, tmp_path / "out", {}, bio=got.path, modes=["linear"], progress=False)
     assert rows[0]["preset"] == "bio" and 0 <= rows[0]["ft"]["linear"]["test_hard"] <= 1
 
 

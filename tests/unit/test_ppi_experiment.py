@@ -24,7 +24,7 @@ TINY = {
 
 def test_all_methods_run_and_write_json(tmp_path):
     cfg = PPIConfig.model_validate(TINY)
-    results = run_trial("discriminating", list(METHODS), [0], cfg, tmp_path, {"n_graphs": 240, "n_pt_tasks": 12})
+    results = run_trial("discriminating", list(METHODS), [0], cfg, tmp_path, {"n_graphs": 240, "n_pt_tasks": 12}, progress=False)
     assert {r["method"] for r in results} == set(METHODS)
     for r in results:
         saved = json.loads((tmp_path / f"{r['method']}_seed0.json").read_text())
@@ -38,11 +38,15 @@ def test_all_methods_run_and_write_json(tmp_path):
     agnostic = next(r for r in results if r["method"] == "agnostic")
     assert agnostic["pt"]["hyper_steps"] > 0
     assert "| meta | full |" in summarise(results)
+    from metapt.ppi.figures import weight_figure
+
+    png = weight_figure(tmp_path, tmp_path / "weights.png")
+    assert png.read_bytes()[:4] == b"\x89PNG"
 
 
 def test_heldout_access_evaluates_ten_tasks(tmp_path):
     cfg = PPIConfig.model_validate(TINY)
-    results = run_trial("discriminating", ["meta"], [0], cfg, tmp_path, {"n_graphs": 240, "n_pt_tasks": 12}, access="heldout", fold=2, modes=["linear"])
+    results = run_trial("discriminating", ["meta"], [0], cfg, tmp_path, {"n_graphs": 240, "n_pt_tasks": 12}, access="heldout", fold=2, modes=["linear"], progress=False)
     per_task = results[0]["ft"]["linear"]["runs"][0]["test_per_task"]["test_hard"]
     assert len(per_task) == 10
 
