@@ -1,0 +1,1 @@
+"""ECG (PTB-XL) data: synthetic default and the real PhysioNet path."""
