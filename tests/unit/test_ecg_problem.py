@@ -52,3 +52,13 @@ def test_baseline_keeps_the_augmentation_fixed():
     trainer, records = run(False)
     assert not any(r.hyper for r in records)
     assert torch.equal(trainer.problem.meta.log_gain.detach(), torch.zeros(12))
+
+
+def test_meta_simclr_learns_the_warp_augmentation():
+    from metapt.ecg.augment_learned import WarpAugmentation
+
+    trainer, records = run(True, make_meta=lambda: WarpAugmentation(channels=8))
+    hyper = [r for r in records if r.hyper]
+    assert hyper and all(r.hypergrad_norm > 0 for r in hyper)
+    assert "warp_std" in records[-1].meta_summary
+    assert trainer.problem.meta.std().item() != 100 * 4.0**2  # the global magnitude moved
