@@ -47,14 +47,14 @@ class FTResult:
 Targets = Callable[[Any], torch.Tensor]
 
 
-def _predict(encoder: nn.Module, head: nn.Module, data: Sequence, collate, targets: Targets, bs: int, prepare) -> tuple[np.ndarray, np.ndarray]:
+def _predict(encoder: nn.Module, head: nn.Module, data: Sequence, collate, targets: Targets, bs: int, prepare, inputs) -> tuple[np.ndarray, np.ndarray]:
     encoder.eval()
     ys, ss = [], []
     stream = BatchStream(data, bs, seed=0, collate=collate, shuffle=False)
     with torch.no_grad():
         for i in range(stream.batches_per_epoch):
             b = prepare(stream.batch(i))
-            ss.append(head(encoder(b)).float().cpu())
+            ss.append(head(encoder(inputs(b))).float().cpu())
             ys.append(targets(b).float().cpu())
     return torch.cat(ys).numpy(), torch.cat(ss).numpy()
 
@@ -79,10 +79,12 @@ def finetune(
     tasks: np.ndarray | None = None,
     prepare: Callable[[Any], Any] = lambda b: b,
     progress: bool = False,
+    inputs: Callable[[Any], Any] = lambda b: b,
 ) -> FTResult:
     """Fine-tune a copy of ``encoder`` (features of size ``encoder.out_dim``) and evaluate.
 
-    ``tasks`` restricts training and evaluation to a subset of the label columns (held-out folds).
+    ``tasks`` restricts training and evaluation to a subset of the label columns (held-out folds);
+    ``inputs`` picks what the encoder takes from a batch (the whole batch by default).
     """
     torch.manual_seed(seed)
     encoder = copy.deepcopy(encoder)
@@ -93,7 +95,7 @@ def finetune(
     device = next(iter(encoder.parameters()), torch.empty(0)).device
     head = nn.Linear(encoder.out_dim, n_out).to(device)
     if cfg.mode == "linear":
-        return _linear_eval(encoder, head, train, val, tests, collate, select, cfg, seed, prepare, progress)
+        return _linear_eval(encoder, head, train, val, tests, collate, select, cfg, seed, prepare, progress, inputs)
     params = list(encoder.parameters()) + list(head.parameters())
     opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     stream = BatchStream(train, cfg.batch_size, seed=seed, collate=collate)
@@ -102,21 +104,21 @@ def finetune(
         encoder.train()
         for _ in range(stream.batches_per_epoch):
             b = prepare(next(stream))
-            loss = F.binary_cross_entropy_with_logits(head(encoder(b)), select(b).float())
+            loss = F.binary_cross_entropy_with_logits(head(encoder(inputs(b))), select(b).float())
             opt.zero_grad()
             loss.backward()
             opt.step()
-        val_curve.append(mean_auroc(*_predict(encoder, head, val, collate, select, 256, prepare)))
+        val_curve.append(mean_auroc(*_predict(encoder, head, val, collate, select, 256, prepare, inputs)))
         if best < 0 or val_curve[-1] > val_curve[best]:
             best = epoch
-            test_at_best, per_task_at_best = _evaluate_tests(encoder, head, tests, collate, select, prepare)
+            test_at_best, per_task_at_best = _evaluate_tests(encoder, head, tests, collate, select, prepare, inputs)
     return FTResult(best, val_curve, test_at_best, per_task_at_best)
 
 
-def _evaluate_tests(encoder, head, tests, collate, select, prepare):
+def _evaluate_tests(encoder, head, tests, collate, select, prepare, inputs):
     scores, per_task = {}, {}
     for name, data in tests.items():
-        y, s = _predict(encoder, head, data, collate, select, 256, prepare)
+        y, s = _predict(encoder, head, data, collate, select, 256, prepare, inputs)
         aucs = per_task_auroc(y, s)
         per_task[name] = [None if np.isnan(a) else float(a) for a in aucs]
         scores[name] = float(np.nanmean(aucs)) if np.isfinite(aucs).any() else float("nan")
@@ -134,7 +136,7 @@ class _Features(nn.Module):
         return batch[0]
 
 
-def _linear_eval(encoder, head, train, val, tests, collate, select, cfg, seed, prepare, progress) -> FTResult:
+def _linear_eval(encoder, head, train, val, tests, collate, select, cfg, seed, prepare, progress, inputs) -> FTResult:
     """Frozen encoder: compute features once per split, then train the head on tensors."""
 
     def featurise(data):
@@ -144,7 +146,7 @@ def _linear_eval(encoder, head, train, val, tests, collate, select, cfg, seed, p
         with torch.no_grad():
             for i in range(stream.batches_per_epoch):
                 b = prepare(stream.batch(i))
-                feats.append(encoder(b))
+                feats.append(encoder(inputs(b)))
                 ys.append(select(b).float())
         x, y = torch.cat(feats), torch.cat(ys)
         return [(x[i], y[i]) for i in range(len(x))]
