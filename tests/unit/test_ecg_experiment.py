@@ -39,3 +39,20 @@ def test_methods_run_and_meta_moves_the_warp():
             assert log["hyper_steps"] > 0 and log["warp_std_final"] != pytest.approx(1600.0)
         if method == "simclr":
             assert log["hyper_steps"] == 0 and log["warp_std_final"] == pytest.approx(1600.0)
+
+
+def test_trial_cli_writes_json_and_a_summary(tmp_path):
+    from metapt.ecg.trial import run, table
+
+    rows = run(ECGConfig.model_validate(TINY), 120, ["no_pt", "simclr"], [10], [0, 1], tmp_path, progress=False)
+    assert len(list(tmp_path.glob("*.json"))) == 4
+    text = table(rows)
+    assert "| 10 | no_pt | linear |" in text and "[" in text  # paired Δ against simclr with a CI
+
+
+def test_shipped_ecg_config_validates():
+    import yaml
+    from pathlib import Path
+
+    cfg = ECGConfig.model_validate(yaml.safe_load((Path(__file__).resolve().parents[2] / "configs/ecg_embedded.yaml").read_text()))
+    assert cfg.pretrain.loop.warmup_epochs < cfg.pretrain.loop.epochs
