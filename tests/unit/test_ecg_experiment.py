@@ -48,6 +48,9 @@ def test_trial_cli_writes_json_and_a_summary(tmp_path):
     assert len(list(tmp_path.glob("*.json"))) == 4
     text = table(rows)
     assert "| 10 | no_pt | linear |" in text and "[" in text  # paired Δ against simclr with a CI
+    from metapt.ecg.figures import ecg_figure
+
+    assert ecg_figure(tmp_path, tmp_path / "ecg.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_shipped_ecg_config_validates():
