@@ -38,7 +38,8 @@ def ecg_figure(trial_dir: Path, out: Path, mode: str = "linear") -> Path:
         if r["method"] == "meta_simclr":
             ax_w.plot(r["pt"]["trajectory_steps"], r["pt"]["warp_std_trajectory"], alpha=0.7, label=f"N={r['n_labels']} seed {r['seed']}")
     ax_w.set(xlabel="PT step", ylabel="global warp magnitude 100·s²", title="learned augmentation magnitude")
-    ax_w.legend(fontsize=6, ncol=2)
+    if ax_w.lines:
+        ax_w.legend(fontsize=6, ncol=2)
     fig.tight_layout()
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format=out.suffix.lstrip(".") or "png", dpi=120)
