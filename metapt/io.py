@@ -9,6 +9,7 @@ caller to record ("trust on first use").
 from __future__ import annotations
 
 import hashlib
+import json
 import http.client
 import os
 import re
@@ -222,3 +223,9 @@ def safe_extract(zip_path: str | os.PathLike, target_dir: str | os.PathLike,
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return [target / i.filename for i in infos if not i.is_dir()]
+
+
+def write_json(path: str | os.PathLike, obj) -> None:
+    """Indented JSON, written atomically (numpy scalars become floats)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=1, default=float))

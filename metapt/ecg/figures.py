@@ -9,13 +9,9 @@ import argparse
 import json
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from metapt.io import atomic_path  # noqa: E402
+from metapt.plotting import plt, save_figure
 
 
 def ecg_figure(trial_dir: Path, out: Path, mode: str = "linear") -> Path:
@@ -40,11 +36,7 @@ def ecg_figure(trial_dir: Path, out: Path, mode: str = "linear") -> Path:
     ax_w.set(xlabel="PT step", ylabel="global warp magnitude 100·s²", title="learned augmentation magnitude")
     if ax_w.lines:
         ax_w.legend(fontsize=6, ncol=2)
-    fig.tight_layout()
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format=out.suffix.lstrip(".") or "png", dpi=120)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
 
 
 def main() -> None:

@@ -15,7 +15,8 @@ import yaml
 from metapt.ecg import synth
 from metapt.ecg.data import preprocess
 from metapt.ecg.experiment import METHODS, ECGConfig, evaluate, pretrain
-from metapt.ppi.trial import set_dotted, write_json
+from metapt.io import write_json
+from metapt.overrides import apply_overrides
 from metapt.stats import paired, summarise
 
 
@@ -73,10 +74,7 @@ def main() -> None:
     ap.add_argument("--modes", nargs="+", default=None)
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
-    tree = yaml.safe_load(args.config.read_text())
-    for kv in args.set:
-        k, v = kv.split("=", 1)
-        set_dotted(tree, k, yaml.safe_load(v))
+    tree = apply_overrides(yaml.safe_load(args.config.read_text()), args.set)
     rows = run(ECGConfig.model_validate(tree), args.n_records, args.methods, args.labels, args.seeds, args.out, args.modes)
     text = table(rows)
     print(text)

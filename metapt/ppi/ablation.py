@@ -23,7 +23,8 @@ import yaml
 from metapt.ppi import synth
 from metapt.ppi.experiment import PPIConfig, evaluate, pretrain, with_ft_budget
 from metapt.ppi.splits import make_splits, species_ids
-from metapt.ppi.trial import set_dotted, write_json
+from metapt.io import write_json
+from metapt.overrides import parse_pairs, set_dotted
 
 H = "pretrain.loop.hypergrad."
 L = "pretrain.loop."
@@ -98,7 +99,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     base = yaml.safe_load(args.config.read_text())
-    data = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.data)}
+    data = parse_pairs(args.data)
     variants = {k: v for k, v in VARIANTS.items() if not args.variants or k in args.variants}
     jobs = [(name, {}, s, base, args.preset, data, str(args.out), args.modes) for name in REFERENCES for s in args.seeds]
     jobs += [(name, ov, s, base, args.preset, data, str(args.out), args.modes) for name, ov in variants.items() for s in args.seeds]

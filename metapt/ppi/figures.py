@@ -12,14 +12,10 @@ import argparse
 import json
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from metapt.io import atomic_path  # noqa: E402
-from metapt.ppi import synth  # noqa: E402
+from metapt.plotting import plt, save_figure
+from metapt.ppi import synth
 
 
 def weight_figure(trial_dir: Path, out: Path, method: str = "meta") -> Path:
@@ -45,11 +41,7 @@ def weight_figure(trial_dir: Path, out: Path, method: str = "meta") -> Path:
     for i, k in enumerate(kinds, start=1):
         ax_w.scatter(np.random.default_rng(0).normal(i, 0.05, len(by_kind[k])), by_kind[k], s=4, alpha=0.4)
     ax_w.set(ylabel="final weight w = 2·sigmoid(λ)", title="final weights by planted kind (all seeds)")
-    fig.tight_layout()
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format=out.suffix.lstrip(".") or "png", dpi=120)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
 
 
 def main() -> None:

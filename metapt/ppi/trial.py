@@ -9,34 +9,21 @@ overrides with dotted keys (``--set pretrain.loop.hypergrad.normalise=rms``).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import yaml
 
 from metapt.evaluate import weights_vs_truth
-from metapt.io import atomic_path
+from metapt.io import write_json
+from metapt.overrides import apply_overrides, parse_pairs
 from metapt.stats import paired
 from metapt.stats import summarise as summarise_values
 from metapt.ppi import synth
 from metapt.ppi.legacy import load_converted
 from metapt.ppi.experiment import METHODS, PPIConfig, evaluate, pretrain, with_ft_budget
 from metapt.ppi.splits import make_splits, species_ids
-
-
-def set_dotted(tree: dict, dotted: str, value: Any) -> None:
-    keys = dotted.split(".")
-    for k in keys[:-1]:
-        tree = tree.setdefault(k, {})
-    tree[keys[-1]] = value
-
-
-def write_json(path: Path, obj: Any) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=1, default=float))
 
 
 def load_graphs(preset: str | None, data_overrides: dict, data_seed: int = 0, bio: Path | None = None) -> tuple[list, dict | None, str]:
@@ -109,11 +96,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     tree = yaml.safe_load(args.config.read_text()) if args.config else {}
-    for kv in args.set:
-        k, v = kv.split("=", 1)
-        set_dotted(tree, k, yaml.safe_load(v))
-    cfg = PPIConfig.model_validate(tree)
-    data = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.data)}
+    cfg = PPIConfig.model_validate(apply_overrides(tree, args.set))
+    data = parse_pairs(args.data)
     results = run_trial(args.preset, args.methods, args.seeds, cfg, args.out, data, access=args.access, fold=args.fold, modes=args.modes, bio=args.bio)
     table = summarise(results)
     print(table)

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import threading
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -91,46 +89,6 @@ def zip_folder(root: Path, top: str) -> bytes:
         for p in sorted(root.rglob("*")):
             zf.write(p, f"{top}/{p.relative_to(root).as_posix()}")
     return buf.getvalue()
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.server.log.append(self.path)
-        body = self.server.files.get(self.path)
-        if body is None:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture(scope="module")
-def server():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    srv.daemon_threads = True
-    srv.files, srv.log = {}, []
-    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    t.start()
-
-    def serve(name: str, body: bytes) -> str:
-        srv.files[f"/{name}"] = body
-        return f"http://127.0.0.1:{srv.server_address[1]}/{name}"
-
-    srv.serve = serve
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch):
-    for var in ("no_proxy", "NO_PROXY"):
-        monkeypatch.setenv(var, "*")
 
 
 FOLDS = np.array([r[1] for r in RECORDS])

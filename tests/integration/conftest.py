@@ -1,0 +1,62 @@
+"""Shared integration fixtures: a loopback HTTP server for the download paths (127.0.0.1 only)."""
+
+from __future__ import annotations
+
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Serves ``server.files`` with ``Range: bytes=N-`` support (unless the path is in ``server.no_range``);
+    ``server.cut[path] = k`` drops the next reply after k bytes."""
+
+    def do_GET(self):
+        srv = self.server
+        rng = self.headers.get("Range")
+        srv.log.append((self.path, rng))
+        rng = None if self.path in srv.no_range else rng
+        body = srv.files.get(self.path)
+        if body is None:
+            self.send_error(404)
+            return
+        start = int(re.fullmatch(r"bytes=(\d+)-", rng)[1]) if rng else 0
+        if start >= len(body) > 0:
+            self.send_error(416)
+            return
+        self.send_response(206 if rng else 200)
+        if rng:
+            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+        self.send_header("Content-Length", str(len(body) - start))
+        self.end_headers()
+        cut = srv.cut.pop(self.path, None)
+        self.wfile.write(body[start:cut])
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    srv.daemon_threads = True
+    srv.files, srv.cut, srv.log, srv.no_range = {}, {}, [], set()
+    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    t.start()
+
+    def serve(name: str, body: bytes) -> str:
+        srv.files[f"/{name}"] = body
+        return f"http://127.0.0.1:{srv.server_address[1]}/{name}"
+
+    srv.serve = serve
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch):
+    for var in ("no_proxy", "NO_PROXY"):
+        monkeypatch.setenv(var, "*")
