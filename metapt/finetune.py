@@ -9,28 +9,17 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from metapt.engine.streams import BatchStream
 from metapt.evaluate import mean_auroc, per_task_auroc
-
-
-class FTConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    mode: Literal["full", "linear"] = "full"
-    lr: float = Field(1e-3, gt=0)
-    epochs: int = Field(50, ge=1)
-    batch_size: int = Field(32, ge=1)
-    dropout: float | None = Field(None, ge=0, lt=1, description="dropout of the encoder during FT (PPI: 0.5); None keeps it")
-    weight_decay: float = Field(0.0, ge=0)
+from metapt.settings import FTConfig
 
 
 @dataclass
@@ -39,6 +28,7 @@ class FTResult:
     val_auroc: list[float]  # per epoch
     test_auroc: dict[str, float]  # at the best validation epoch
     test_per_task: dict[str, list[float]] = field(default_factory=dict)
+    best_state: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict, repr=False)  # the FT checkpoint: head (+ encoder in full mode)
 
     def to_dict(self) -> dict[str, Any]:
         return {"best_epoch": self.best_epoch, "val_auroc": self.val_auroc, "test_auroc": self.test_auroc, "test_per_task": self.test_per_task}
@@ -99,7 +89,7 @@ def finetune(
     params = list(encoder.parameters()) + list(head.parameters())
     opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     stream = BatchStream(train, cfg.batch_size, seed=seed, collate=collate)
-    best, val_curve, test_at_best, per_task_at_best = -1, [], {}, {}
+    best, val_curve, best_state = -1, [], {}
     for epoch in tqdm(range(cfg.epochs), desc=f"FT ({cfg.mode})", disable=not progress):
         encoder.train()
         for _ in range(stream.batches_per_epoch):
@@ -111,8 +101,14 @@ def finetune(
         val_curve.append(mean_auroc(*_predict(encoder, head, val, collate, select, 256, prepare, inputs)))
         if best < 0 or val_curve[-1] > val_curve[best]:
             best = epoch
-            test_at_best, per_task_at_best = _evaluate_tests(encoder, head, tests, collate, select, prepare, inputs)
-    return FTResult(best, val_curve, test_at_best, per_task_at_best)
+            best_state = {name: {k: v.detach().clone() for k, v in m.state_dict().items()} for name, m in (("encoder", encoder), ("head", head)) if list(m.state_dict())}
+    # the test sets are scored once, with the weights of the best validation epoch
+    for name, m in (("encoder", encoder), ("head", head)):
+        if name in best_state:
+            m.load_state_dict(best_state[name])
+    test_at_best, per_task_at_best = _evaluate_tests(encoder, head, tests, collate, select, prepare, inputs)
+    best_state = {name: {k: v.cpu() for k, v in sd.items()} for name, sd in best_state.items()}
+    return FTResult(best, val_curve, test_at_best, per_task_at_best, best_state)
 
 
 def _evaluate_tests(encoder, head, tests, collate, select, prepare, inputs):

@@ -229,3 +229,23 @@ def write_json(path: str | os.PathLike, obj) -> None:
     """Indented JSON, written atomically (numpy scalars become floats)."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=1, default=float))
+
+
+@contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty temporary folder beside ``path``; on success it replaces ``path`` whole, on error it is removed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        yield tmp
+        tmp.chmod(0o755)
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def read_json(path: str | os.PathLike):
+    return json.loads(Path(path).read_text())

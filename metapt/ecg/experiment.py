@@ -10,50 +10,21 @@ evaluated on the test fold: macro AUROC over the 5 superclasses.
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any, Literal, Sequence
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
 from metapt.ecg.augment_learned import WarpAugmentation
 from metapt.ecg.model import ResNet1d
 from metapt.ecg.problem import SimCLRECG
-from metapt.engine import BatchStream, MetaLoopConfig, MetaPretrainer
-from metapt.finetune import FTConfig, finetune
+from metapt.engine import BatchStream, MetaPretrainer
+from metapt.ecg.settings import ECGConfig, ECGPretrainConfig, ResNetConfig  # noqa: F401  (re-exported)
+from metapt.finetune import finetune
 
 Method = Literal["no_pt", "simclr", "meta_simclr"]
 METHODS: tuple[str, ...] = Method.__args__  # type: ignore[attr-defined]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ResNetConfig(_Strict):
-    widths: tuple[int, ...] = (32, 64, 128, 256)
-    strides: tuple[int, ...] = (1, 2, 2, 2)
-    blocks: int = Field(2, ge=1)
-    kernel: int = Field(15, ge=1)
-    stem_stride: int = Field(2, ge=1)
-
-
-class ECGPretrainConfig(_Strict):
-    batch_size: int = Field(256, ge=2)
-    meta_batch_size: int = Field(64, ge=1)
-    loop: MetaLoopConfig = MetaLoopConfig(epochs=50, warmup_epochs=1, meta_lr=1e-4)
-    warp_scalar_lr: float = Field(1.0, gt=0, description="meta lr of the global warp magnitude (the net uses loop.meta_lr)")
-    warp_channels: int = Field(32, ge=1)
-
-
-class ECGConfig(_Strict):
-    model: ResNetConfig = ResNetConfig()
-    pretrain: ECGPretrainConfig = ECGPretrainConfig()
-    finetune: dict[str, FTConfig] = Field(default_factory=lambda: {
-        "full": FTConfig(mode="full", lr=1e-3, epochs=200, batch_size=64),
-        "linear": FTConfig(mode="linear", lr=1e-3, epochs=200, batch_size=64),
-    })
-    ft_seeds: tuple[int, ...] = (0, 1, 2)
 
 
 def metaft_sizes(n: int) -> tuple[int, int]:
@@ -82,7 +53,9 @@ def stack(items):
     return tuple(torch.stack(t) for t in zip(*items))
 
 
-def pretrain(method: Method, x: np.ndarray, y: np.ndarray, pt_idx: np.ndarray, n_labels: int, cfg: ECGConfig, seed: int, progress: bool = False) -> tuple[ResNet1d, dict[str, Any]]:
+def pretrain(method: Method, x: np.ndarray, y: np.ndarray, pt_idx: np.ndarray, n_labels: int, cfg: ECGConfig, seed: int, progress: bool = False,
+             hooks: Sequence = (), checkpoint_dir: str | Path | None = None, device: torch.device | str = "cpu") -> tuple[ResNet1d, dict[str, Any]]:
+    """SimCLR PT (fixed or learned warp); ``checkpoint_dir`` makes a killed run resume where it stopped."""
     torch.manual_seed(seed)
     m = cfg.model
     encoder = ResNet1d(widths=m.widths, strides=m.strides, blocks=m.blocks, kernel=m.kernel, stem_stride=m.stem_stride)
@@ -99,7 +72,9 @@ def pretrain(method: Method, x: np.ndarray, y: np.ndarray, pt_idx: np.ndarray, n
         BatchStream(_pairs(x, y, lab[:n_tr]), min(pc.meta_batch_size, n_tr), seed=10 * seed + 2, collate=stack),
         BatchStream(_pairs(x, y, lab[n_tr:]), min(pc.meta_batch_size, n_va), seed=10 * seed + 3, collate=stack),
     ]
-    trainer = MetaPretrainer(problem, *streams, loop, progress=progress)
+    dev = torch.device(device)
+    problem.to(dev)
+    trainer = MetaPretrainer(problem, *streams, loop, checkpoint_dir=checkpoint_dir, hooks=hooks, progress=progress, prepare=lambda b: tuple(t.to(dev) for t in b))
     t0 = time.perf_counter()
     trainer.run()
     log = {"pt_wall_s": time.perf_counter() - t0, "pt_steps": trainer.total_steps, "hyper_steps": trainer.hyper_steps,
@@ -107,13 +82,24 @@ def pretrain(method: Method, x: np.ndarray, y: np.ndarray, pt_idx: np.ndarray, n
     return encoder, log
 
 
-def evaluate(encoder: ResNet1d, x: np.ndarray, y: np.ndarray, pt_idx: np.ndarray, test_idx: np.ndarray, n_ft: int, cfg: ECGConfig, seed: int, modes: list[str] | None = None, progress: bool = False) -> dict[str, Any]:
-    """Final FT on n_ft labels from the PT folds (80/20 train/val), macro AUROC on the test fold."""
+def evaluate(encoder: ResNet1d, x: np.ndarray, y: np.ndarray, pt_idx: np.ndarray, test_idx: np.ndarray, n_ft: int, cfg: ECGConfig, seed: int, modes: list[str] | None = None, progress: bool = False,
+             states: dict[str, Any] | None = None, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Final FT on n_ft labels from the PT folds (80/20 train/val), macro AUROC on the test fold.
+
+    ``states``, if given, receives each FT run's best-validation weights under ``"<mode>/ft_seed<s>"``.
+    """
     lab = labelled_indices(pt_idx, n_ft, seed)
     n_tr, _ = metaft_sizes(n_ft)
     train, val, test = _pairs(x, y, lab[:n_tr]), _pairs(x, y, lab[n_tr:]), _pairs(x, y, test_idx)
     out: dict[str, Any] = {}
+    dev = torch.device(device)
     for mode in modes or list(cfg.finetune):
-        runs = [finetune(encoder, y.shape[1], train, val, {"test": test}, stack, lambda b: b[1], cfg.finetune[mode], seed=s, progress=progress, inputs=lambda b: b[0]).to_dict() for s in cfg.ft_seeds]
+        runs = []
+        for s in cfg.ft_seeds:
+            res = finetune(encoder, y.shape[1], train, val, {"test": test}, stack, lambda b: b[1], cfg.finetune[mode], seed=s, progress=progress,
+                           inputs=lambda b: b[0], prepare=lambda b: tuple(t.to(dev) for t in b))
+            if states is not None:
+                states[f"{mode}/ft_seed{s}"] = res.best_state
+            runs.append(res.to_dict())
         out[mode] = {"test_macro_auroc": float(np.mean([r["test_auroc"]["test"] for r in runs])), "runs": runs}
     return out

@@ -6,12 +6,22 @@ features and the FT loss) and a :class:`~metapt.engine.metaparams.MetaParameteri
 (the module whose parameters are φ).
 """
 
-from metapt.engine.config import HypergradConfig, MetaLoopConfig
-from metapt.engine.hypergrad import HypergradResult, hypergradient
-from metapt.engine.metaloop import MetaPretrainer, NonFiniteError, StepRecord
-from metapt.engine.metaparams import ExampleWeights, MetaParameterisation, TaskWeights
-from metapt.engine.problem import BilevelProblem
-from metapt.engine.streams import BatchStream
+import importlib
+
+# Re-exports resolve on first use (PEP 562), so `import metapt.engine.config` (the schemas) does not
+# import torch and the whole engine, and a schema edit is not an edit of every stage's code.
+_EXPORTS = {
+    "HypergradConfig": "config", "MetaLoopConfig": "config", "HypergradResult": "hypergrad", "hypergradient": "hypergrad",
+    "MetaPretrainer": "metaloop", "NonFiniteError": "metaloop", "StepRecord": "metaloop", "ExampleWeights": "metaparams",
+    "MetaParameterisation": "metaparams", "TaskWeights": "metaparams", "BilevelProblem": "problem", "BatchStream": "streams",
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"metapt.engine.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'metapt.engine' has no attribute {name!r}")
+
 
 __all__ = [
     "BatchStream",

@@ -51,6 +51,11 @@ class BilevelProblem(ABC):
         return functional_call(self.ft_head, head_params, (feats,))
 
     # ---- derived views used by the engine -------------------------------------------------
+    def to(self, device) -> "BilevelProblem":
+        for m in self.modules().values():
+            m.to(device)
+        return self
+
     def modules(self) -> dict[str, nn.Module]:
         return {"encoder": self.encoder, "pt_head": self.pt_head, "ft_head": self.ft_head, "meta": self.meta}
 

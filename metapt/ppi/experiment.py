@@ -18,51 +18,22 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch_geometric.data import Batch
 
-from metapt.engine import BatchStream, MetaLoopConfig, MetaPretrainer, StepRecord, TaskWeights
+from metapt.engine import BatchStream, MetaPretrainer, StepRecord, TaskWeights
 from metapt.engine.agnostic import TaskSplit
 from metapt.engine.cotrain import CoTrainer
 from metapt.engine.metaparams import FixedTaskWeights, SampledTasks
 from metapt.evaluate import weights_vs_truth
-from metapt.finetune import FTConfig, finetune
+from metapt.finetune import finetune
 from metapt.ppi.model import GIN
 from metapt.ppi.problem import MultitaskPPI
+from metapt.ppi.settings import GINConfig, PPIConfig, PPIPretrainConfig  # noqa: F401  (re-exported)
 from metapt.ppi.splits import PPISplits
 
 Method = Literal["no_pt", "uniform", "meta", "cotrain", "cotrain_pcgrad", "task_selection", "agnostic", "oracle"]
 Access = Literal["full", "partial", "heldout"]
 METHODS: tuple[str, ...] = Method.__args__  # type: ignore[attr-defined]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class GINConfig(_Strict):
-    layers: int = Field(5, ge=1)
-    hidden: int = Field(300, ge=1)
-    dropout: float = Field(0.2, ge=0, lt=1)
-    offset_center_in_pt: bool = Field(True, description="False reproduces the authors' un-offset centre index during PT")
-
-
-class PPIPretrainConfig(_Strict):
-    batch_size: int = Field(32, ge=1)
-    meta_batch_size: int = Field(32, ge=1, description="MetaFT-train and MetaFT-val batch size")
-    loop: MetaLoopConfig = MetaLoopConfig()
-    agnostic_held_out_frac: float = Field(0.1, gt=0, lt=1, description="PT tasks held out as the agnostic meta-objective")
-
-
-class PPIConfig(_Strict):
-    model: GINConfig = GINConfig()
-    pretrain: PPIPretrainConfig = PPIPretrainConfig()
-    finetune: dict[str, FTConfig] = Field(default_factory=lambda: {
-        "full": FTConfig(mode="full", lr=1e-5, epochs=50, dropout=0.5),
-        "linear": FTConfig(mode="linear", lr=1e-4, epochs=50),
-    })
-    ft_seeds: tuple[int, ...] = (0, 1, 2)
-    ft_budget: tuple[int, int] | None = Field(None, description="subsample FT train/val to (n_train, n_val) graphs: the few-label regime of the synthetic benchmark; None = the paper's splits")
 
 
 def with_ft_budget(splits: PPISplits, budget: tuple[int, int] | None, seed: int = 42) -> PPISplits:
@@ -223,8 +194,12 @@ def evaluate(
     modes: Sequence[str] | None = None,
     device: torch.device | str = "cpu",
     progress: bool = False,
+    states: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Final FT (fresh 40-way head, GNN weights only) per mode and FT seed; test-hard/test-easy AUROC."""
+    """Final FT (fresh 40-way head, GNN weights only) per mode and FT seed; test-hard/test-easy AUROC.
+
+    ``states``, if given, receives each FT run's best-validation weights under ``"<mode>/ft_seed<s>"``.
+    """
     tasks = splits.heldout_tasks(fold) if access == "heldout" else None
     n_ft = int(graphs[0].go_target_downstream.numel())
     tests = {"test_hard": subset(graphs, splits.test_hard), "test_easy": subset(graphs, splits.test_easy)}
@@ -237,6 +212,8 @@ def evaluate(
         t0 = time.perf_counter()
         for s in cfg.ft_seeds:
             res = finetune(encoder, n_ft, train, val, tests, collate_graphs(), targets, cfg.finetune[mode], seed=s, tasks=tasks, prepare=lambda b: b.to(dev), progress=progress)
+            if states is not None:
+                states[f"{mode}/ft_seed{s}"] = res.best_state
             runs.append({"ft_seed": s, **res.to_dict()})
         out[mode] = {
             "runs": runs,

@@ -50,8 +50,3 @@ class MultitaskPPI(BilevelProblem):
 
     def ft_loss(self, logits: torch.Tensor, batch) -> torch.Tensor:
         return F.binary_cross_entropy_with_logits(logits, self.meta_labels(batch).to(logits.dtype))
-
-    def to(self, device) -> "MultitaskPPI":
-        for m in self.modules().values():
-            m.to(device)
-        return self

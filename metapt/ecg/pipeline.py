@@ -1,0 +1,89 @@
+"""ECG model stages: SimCLR or meta-SimCLR pre-training, fine-tuning at N labels, the test AUROCs."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from metapt import jobs, runs
+from metapt.config import Profile
+from metapt.ecg.experiment import evaluate as _finetune_and_test
+from metapt.ecg.experiment import pretrain as _pretrain
+from metapt.ecg.model import ResNet1d
+from metapt.ecg.processed import load_processed
+from metapt.io import atomic_dir, read_json, write_json
+from metapt.tracking import stage_run
+
+
+def _encoder(profile: Profile) -> ResNet1d:
+    m = profile.ecg.model
+    return ResNet1d(widths=m.widths, strides=m.strides, blocks=m.blocks, kernel=m.kernel, stem_stride=m.stem_stride)
+
+
+def pretrain(profile: Profile, run: runs.Run, progress: bool = True) -> Path:
+    """SimCLR PT with fixed augmentations, or meta-SimCLR whose warp learns from ``run.labels`` labels."""
+    device = jobs.setup(profile)
+    cfg = profile.ecg
+    x, y, pt_idx, _ = load_processed()
+    n_labels = run.labels or max(cfg.grid.labels)  # the baselines' PT never reads labels
+    params = {"model": cfg.model.model_dump(), "pretrain": cfg.pretrain.model_dump(), "run": run.name}
+    scratch = jobs.resume_dir("pretrain_ecg", run.name, params)
+    with stage_run("pretrain", f"ecg/{run.name}", params, [runs.processed_dir("ecg")], profile.name) as tracked:
+        enc, log = _pretrain(run.method, x, y, pt_idx, n_labels, cfg, run.seed, progress=progress, hooks=[tracked.step_hook()],
+                             checkpoint_dir=scratch if run.method != "no_pt" else None, device=device)
+        with atomic_dir(run.pretrain_dir) as tmp:
+            jobs.save_weights(tmp / "encoder.pt", enc.state_dict())
+            log = {"run": run.name, "method": run.method, "labels": run.labels, "seed": run.seed, "device": str(device), **log, "mlflow_run_id": tracked.run_id}
+            if run.method == "meta_simclr":
+                steps, stds = np.asarray(log["trajectory_steps"]), np.asarray(log["warp_std_trajectory"])
+                np.savez_compressed(tmp / "warp_std.npz", steps=steps, std=stds)
+                tracked.log_artifact(tmp / "warp_std.npz")
+            tracked.log_metrics({"pt_wall_s": log["pt_wall_s"]})
+            write_json(tmp / "pretrain.json", log)
+    jobs.clear_resume(scratch)
+    return run.pretrain_dir
+
+
+def finetune(profile: Profile, run: runs.Run, progress: bool = False) -> Path:
+    """Final FT at every N of the grid (baselines) or at the run's own N (meta-SimCLR)."""
+    device = jobs.setup(profile)
+    cfg = profile.ecg
+    x, y, pt_idx, test_idx = load_processed()
+    encoder = _encoder(profile)
+    encoder.load_state_dict(jobs.load_weights(run.pretrain_dir / "encoder.pt"))
+    encoder.to(device)
+    labels = [run.labels] if run.labels is not None else list(cfg.grid.labels)
+    params = {"finetune": {k: v.model_dump() for k, v in cfg.finetune.items()}, "ft_seeds": list(cfg.ft_seeds), "labels": labels, "run": run.name}
+    with stage_run("finetune", f"ecg/{run.name}", params, [run.pretrain_dir, runs.processed_dir("ecg")], profile.name) as tracked:
+        results, states = {}, {}
+        t0 = time.perf_counter()
+        for n in labels:
+            sink: dict[str, Any] = {}
+            results[f"N={n}"] = _finetune_and_test(encoder, x, y, pt_idx, test_idx, n, cfg, run.seed, progress=progress, states=sink, device=device)
+            states.update({f"N={n}/{k}": v for k, v in sink.items()})
+            tracked.log_metrics({f"N={n}/{mode}/test_macro_auroc": ev["test_macro_auroc"] for mode, ev in results[f"N={n}"].items()})
+        with atomic_dir(run.finetune_dir) as tmp:
+            torch.save(states, tmp / "finetuned.pt")
+            write_json(tmp / "finetune.json", {"run": run.name, "pt_run": str(run.pretrain_dir), "ft_wall_s": time.perf_counter() - t0,
+                                               "results": results, "mlflow_run_id": tracked.run_id})
+    return run.finetune_dir
+
+
+def evaluation(profile: Profile) -> dict[str, Any]:
+    rows, pretrain_log = [], []
+    for run in runs.ecg_runs(profile):
+        ft = read_json(run.finetune_dir / "finetune.json")
+        pt = read_json(run.pretrain_dir / "pretrain.json")
+        for setting, modes in ft["results"].items():
+            for mode, ev in modes.items():
+                rows.append({"domain": "ecg", "setting": setting, "method": run.method, "seed": run.seed, "mode": mode, "metric": "test_macro_auroc",
+                             "value": ev["test_macro_auroc"], "n_ft_seeds": len(ev["runs"]), "pt_run": str(run.pretrain_dir), "ft_run": str(run.finetune_dir)})
+        pretrain_log.append({"run": str(run.pretrain_dir), "method": run.method, "setting": None if run.labels is None else f"N={run.labels}", "seed": run.seed,
+                             "labels": run.labels, "pt_wall_s": pt.get("pt_wall_s"), "pt_steps": pt.get("pt_steps"), "hyper_steps": pt.get("hyper_steps"),
+                             "weights": None, "trajectory": None, "weights_vs_truth": None,
+                             "warp_std_trajectory": pt.get("warp_std_trajectory"), "trajectory_steps": pt.get("trajectory_steps")})
+    return {"domain": "ecg", "profile": profile.name, "source": profile.ecg.data.source, "truth": None, "rows": rows, "pretrain": pretrain_log}

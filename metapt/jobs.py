@@ -1,0 +1,54 @@
+"""What every stage job shares: threads and device, a resumable scratch folder, saved weights.
+
+Outputs are written into a temporary folder and renamed into place (``metapt.io.atomic_dir``), so
+an interrupted job leaves no half output that DVC or Snakemake could mistake for a result. Resume
+state lives outside the outputs, in ``.cache/resume/`` keyed by the run and a hash of its params:
+Snakemake and DVC delete a stage's outputs before rerunning it, and a changed config must never
+resume an old run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from metapt.config import Profile
+from metapt.engine.checkpoint import load_checkpoint, save_checkpoint
+
+RESUME_ROOT = Path(".cache/resume")
+
+
+def setup(profile: Profile) -> torch.device:
+    """Intra-op threads per job (jobs run side by side) and the device: ``auto`` takes CUDA when present."""
+    torch.set_num_threads(profile.torch_threads)
+    if profile.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if profile.device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("params: device is 'cuda' but no CUDA device is visible (use 'auto' or 'cpu')")
+    return torch.device(profile.device)
+
+
+def params_digest(params: Any) -> str:
+    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def resume_dir(stage: str, run: str, params: Any) -> Path:
+    return RESUME_ROOT / stage / f"{run}-{params_digest(params)}"
+
+
+def clear_resume(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def save_weights(path: Path, state: dict[str, Any]) -> None:
+    """Tensors only (and nested dicts of them), so ``torch.load(weights_only=True)`` reads it back."""
+    save_checkpoint(path, {k: v.detach().cpu() if torch.is_tensor(v) else v for k, v in state.items()})
+
+
+def load_weights(path: Path) -> dict[str, Any]:
+    return load_checkpoint(path)

@@ -1,0 +1,76 @@
+"""params.yaml: both profiles validate, typos name the key and what is allowed, the profile switch is one line."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from metapt.config import ParamsError, load_params, switch_profile
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("path", ["params.yaml", ".test/params.yaml"])
+def test_shipped_params_validate(path):
+    p = load_params(ROOT / path)
+    assert p.active == p.profiles["embedded"]
+    assert p.profiles["paper"].ppi.data.source == "bio" and p.profiles["paper"].ecg.data.source == "ptbxl"
+
+
+def _write(tmp_path, mutate) -> Path:
+    tree = yaml.safe_load((ROOT / "params.yaml").read_text())
+    mutate(tree)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump({"profiles": tree["profiles"], "active": tree["profiles"]["embedded"]}))
+    return path
+
+
+def test_unknown_key_is_named_with_the_allowed_keys(tmp_path):
+    path = _write(tmp_path, lambda t: t["profiles"]["embedded"]["ppi"]["finetune"]["full"].update(lrr=0.1))
+    with pytest.raises(ParamsError) as err:
+        load_params(path)
+    msg = str(err.value)
+    assert "profiles.embedded.ppi.finetune.full.lrr: unknown key" in msg
+    assert "batch_size, dropout, epochs, lr, mode, weight_decay" in msg
+
+
+def test_bad_choice_names_the_allowed_values(tmp_path):
+    path = _write(tmp_path, lambda t: t["profiles"]["embedded"]["ppi"]["pretrain"]["loop"]["hypergrad"].update(normalise="l2"))
+    with pytest.raises(ParamsError) as err:
+        load_params(path)
+    assert "profiles.embedded.ppi.pretrain.loop.hypergrad.normalise" in str(err.value)
+    assert "'paper', 'rms' or 'centred'" in str(err.value)
+
+
+def test_ill_typed_value_is_rejected(tmp_path):
+    path = _write(tmp_path, lambda t: t["profiles"]["embedded"].update(seeds="five"))
+    with pytest.raises(ParamsError, match=r"profiles\.embedded\.seeds"):
+        load_params(path)
+
+
+def test_oracle_needs_synthetic_data(tmp_path):
+    path = _write(tmp_path, lambda t: t["profiles"]["paper"]["ppi"]["grid"].update(methods=["oracle"]))
+    with pytest.raises(ParamsError, match="oracle"):
+        load_params(path)
+
+
+def test_switch_profile_rewrites_only_the_active_line(tmp_path):
+    path = tmp_path / "params.yaml"
+    original = (ROOT / "params.yaml").read_text()
+    path.write_text(original)
+    assert switch_profile("paper", path)
+    assert load_params(path).active.name == "paper"
+    changed = [(a, b) for a, b in zip(original.splitlines(), path.read_text().splitlines()) if a != b]
+    assert changed == [("active: *embedded", "active: *paper")]
+    assert not switch_profile("paper", path)
+    with pytest.raises(ParamsError, match="allowed: embedded, paper"):
+        switch_profile("laptop", path)
+
+
+def test_active_must_be_one_of_the_profiles(tmp_path):
+    tree = yaml.safe_load((ROOT / "params.yaml").read_text())
+    active = dict(tree["profiles"]["embedded"], seeds=[7])
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump({"profiles": tree["profiles"], "active": active}))
+    with pytest.raises(ParamsError, match="active must be one of the profiles"):
+        load_params(path)

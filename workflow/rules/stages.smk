@@ -1,0 +1,46 @@
+# One rule per expanded DVC stage. The command goes through `params.cmd` and `shell` stays constant:
+# rules made in a loop would otherwise all run the last command (snakemake#2832).
+STAGES = load_stages()
+
+
+
+
+for spec in STAGES:
+    outputs = [directory(o) if is_dir_path(o) else o for o in spec["outs"]]
+    if spec["meta"].get("report"):
+        r = spec["meta"]["report"]
+        outputs = [report(directory(o), patterns=r["patterns"], caption=r["caption"], category=r.get("category")) for o in spec["outs"]]
+
+    rule:
+        name: spec["name"]
+        localrule: bool(spec["meta"].get("head_node"))
+        input: spec["inputs"]
+        output: outputs
+        params:
+            cmd=spec["cmd"],
+            stage=spec["addressing"],
+            values=json.dumps(spec["params"], sort_keys=True),
+        resources: **resources_for(spec["meta"])
+        log: f".cache/logs/{spec['name']}.log"
+        benchmark: f".cache/benchmarks/{spec['name']}.tsv"
+        shell:
+            "({params.cmd}) > {log} 2>&1"
+            " && mkdir -p .cache/ran && echo '{params.stage}' > .cache/ran/{rule}"
+
+
+onstart:
+    os.environ[tracking.PARENT_ENV] = tracking.start_pipeline_run(ACTIVE["name"])
+
+
+onsuccess:
+    ran = commit_ran_stages()
+    print(f"metapt: dvc commit of {len(ran)} stage(s) that ran", file=sys.stderr)
+    if tracking.PARENT_ENV in os.environ:
+        tracking.end_pipeline_run(os.environ[tracking.PARENT_ENV], ok=True)
+
+
+onerror:
+    ran = commit_ran_stages()
+    print(f"metapt: dvc commit of {len(ran)} stage(s) that finished before the error", file=sys.stderr)
+    if tracking.PARENT_ENV in os.environ:
+        tracking.end_pipeline_run(os.environ[tracking.PARENT_ENV], ok=False)
