@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Set up metapt from nothing but Python, then run a task.
 
+    python3 bootstrap.py reproduce   # create .venv, install, then run the whole pipeline (embedded profile)
+    python3 bootstrap.py reproduce --profile paper --cores 16   # the paper's data and settings
     python3 bootstrap.py test        # create .venv, install the locked dependencies, run the test suite
     python3 bootstrap.py bench       # same setup, then the hyper-step benchmark (benchmarks/README.md)
+    python3 bootstrap.py lineage ppi/full/meta/test_hard_auroc/full   # where a report cell comes from
 
 The virtual environment is reinstalled only when requirements-lock.txt changes.
 """
@@ -46,6 +49,8 @@ def main(argv: list[str]) -> int:
         "setup": [],
         "test": [PY, "-m", "pytest", *argv[1:]],
         "bench": [PY, "-m", "benchmarks.hyperstep", *argv[1:]],
+        "reproduce": [PY, "-m", "metapt.workflow", *argv[1:]],
+        "lineage": [PY, "stages/lineage.py", *argv[1:]],
     }
     if not argv or argv[0] not in tasks:
         print(__doc__, file=sys.stderr)
@@ -55,7 +60,7 @@ def main(argv: list[str]) -> int:
     cmd = tasks[argv[0]]
     if not cmd:
         return 0
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PATH": f"{PY.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     return subprocess.run([str(c) for c in cmd], cwd=ROOT, env=env).returncode
 
 

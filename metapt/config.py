@@ -44,7 +44,7 @@ class PPIData(_Strict):
 class PPIGrid(_Strict):
     """Which PT runs exist. Baselines are access-free; ``access_methods`` also run per extra setting."""
 
-    methods: list[Literal["no_pt", "uniform", "oracle"]] = ["no_pt", "uniform"]
+    methods: list[Literal["uniform", "oracle"]] = ["uniform"]  # no_pt is always there: it needs no PT job
     access_methods: list[Literal["cotrain", "cotrain_pcgrad", "meta"]] = ["cotrain", "cotrain_pcgrad", "meta"]
     settings: list[Literal["partial", "heldout"]] = ["partial", "heldout"]
     heldout_fold: int = Field(0, ge=0, lt=4)
@@ -75,7 +75,7 @@ class ECGData(_Strict):
 
 
 class ECGGrid(_Strict):
-    methods: list[Literal["no_pt", "simclr"]] = ["no_pt", "simclr"]
+    methods: list[Literal["simclr"]] = ["simclr"]  # no_pt is always there: it needs no PT job
     labels: list[int] = Field([10, 25, 50, 100, 250, 500], min_length=1, description="N: labelled examples for MetaFT and FT")
 
 

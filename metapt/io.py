@@ -233,18 +233,24 @@ def write_json(path: str | os.PathLike, obj) -> None:
 
 @contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield an empty temporary folder beside ``path``; on success it replaces ``path`` whole, on error it is removed."""
+    """Yield an empty temporary folder beside ``path``; on success it replaces ``path`` whole, on error it is removed.
+
+    The old folder is moved aside before the new one is renamed in, then deleted: ``path`` never
+    holds a half-written result.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    old = path.with_name(f".{path.name}.old-{os.getpid()}")
     try:
         yield tmp
         tmp.chmod(0o755)
         if path.exists():
-            shutil.rmtree(path)
+            os.replace(path, old)
         os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def read_json(path: str | os.PathLike):

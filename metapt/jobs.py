@@ -52,3 +52,20 @@ def save_weights(path: Path, state: dict[str, Any]) -> None:
 
 def load_weights(path: Path) -> dict[str, Any]:
     return load_checkpoint(path)
+
+
+def initial_encoder(run, build) -> torch.nn.Module:
+    """The encoder fine-tuning starts from: the PT run's weights, or (``no_pt``) ``build()`` under the run's seed."""
+    if run.pretrain_dir is None:
+        torch.manual_seed(run.seed)
+        return build()
+    encoder = build()
+    encoder.load_state_dict(load_weights(run.pretrain_dir / "encoder.pt"))
+    return encoder
+
+
+def pretrain_log(run) -> dict[str, Any]:
+    """The PT run's ``pretrain.json`` (empty for ``no_pt``)."""
+    from metapt.io import read_json
+
+    return {} if run.pretrain_dir is None else read_json(run.pretrain_dir / "pretrain.json")

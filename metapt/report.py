@@ -18,12 +18,9 @@ import json
 import math
 import os
 import re
-import shutil
 import sys
 from collections import defaultdict
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -690,26 +687,3 @@ def build_report(ppi: str | os.PathLike | None = "results/ppi/evaluation.json",
     write_json(out / "summary.json", summary)
     (out / "README.md").write_text(readme_text(summary, cells, tables))
     return summary
-
-
-@contextmanager
-def staged_dir(out: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary sibling of ``out`` to build in; on success it replaces ``out``, on error it is removed.
-
-    The old folder is moved aside before the new one is renamed into place and deleted after, so
-    at no point does ``out`` hold a half-written report.
-    """
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    old = out.with_name(f".{out.name}.old-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        yield tmp
-        if out.exists():
-            os.replace(out, old)
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 RESULTS = Path("results")
 DATA = Path("data")
 DOMAINS = ("ppi", "ecg")
-PPI_ACCESS_FREE = ("no_pt", "uniform", "oracle")  # PT never sees FT data: one PT run serves every setting
+NO_PT = "no_pt"
+PPI_ACCESS_FREE = (NO_PT, "uniform", "oracle")  # PT never sees FT data: one PT run serves every setting
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,9 @@ class Run:
         return f"{self.method}-s{self.seed}"
 
     @property
-    def pretrain_dir(self) -> Path:
-        return RESULTS / self.domain / "pretrain" / self.name
+    def pretrain_dir(self) -> Path | None:
+        """None for ``no_pt``: fine-tuning starts from the seeded random initialisation, no PT job."""
+        return None if self.method == NO_PT else RESULTS / self.domain / "pretrain" / self.name
 
     @property
     def finetune_dir(self) -> Path:
@@ -62,7 +64,7 @@ REPORT_DIR = RESULTS / "report"
 
 def ppi_runs(profile: Profile) -> list[Run]:
     g = profile.ppi.grid
-    runs = [Run("ppi", m, s, "full") for m in g.methods for s in profile.seeds]
+    runs = [Run("ppi", m, s, "full") for m in (NO_PT, *g.methods) for s in profile.seeds]
     runs += [Run("ppi", m, s, "full") for m in g.access_methods for s in profile.seeds]
     runs += [Run("ppi", m, s, st) for m in g.access_methods for st in g.settings for s in profile.setting_seeds]
     return runs
@@ -70,11 +72,11 @@ def ppi_runs(profile: Profile) -> list[Run]:
 
 def ecg_runs(profile: Profile) -> list[Run]:
     g = profile.ecg.grid
-    runs = [Run("ecg", m, s) for m in g.methods for s in profile.seeds]
+    runs = [Run("ecg", m, s) for m in (NO_PT, *g.methods) for s in profile.seeds]
     runs += [Run("ecg", "meta_simclr", s, labels=n) for n in g.labels for s in profile.seeds]
     return runs
 
 
 def runs(profile: Profile, domain: str) -> list[Run]:
-    """Every PT run (and its FT run: one each) that the profile's grid declares."""
+    """Every FT run the profile's grid declares; each has its PT run, except ``no_pt``."""
     return {"ppi": ppi_runs, "ecg": ecg_runs}[domain](profile)

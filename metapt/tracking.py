@@ -10,7 +10,9 @@ artifact, never as thousands of metrics (brief: 1.4 s per step that way).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
 import subprocess
 import time
 from contextlib import contextmanager
@@ -91,6 +93,11 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, str]:
     return {prefix.rstrip("."): str(tree)[:500]}
 
 
+def metric_name(key: str) -> str:
+    """MLflow allows alphanumerics and ``_-. :/`` in names: ``N=25/linear`` becomes ``N_25/linear``."""
+    return re.sub(r"[^\w\-. :/]", "_", key)
+
+
 class StageRun:
     """The MLflow run of one stage job: params, tags, buffered step metrics, artifacts."""
 
@@ -114,7 +121,7 @@ class StageRun:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        self._metrics += [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None]
+        self._metrics += [Metric(metric_name(k), float(v), now, step) for k, v in metrics.items() if v is not None]
         if len(self._metrics) >= 5000:
             self.flush()
 
@@ -172,3 +179,33 @@ def start_pipeline_run(profile: str, targets: str = "all") -> str:
 def end_pipeline_run(run_id: str, ok: bool, stage_tags: dict[str, dict[str, str]] | None = None) -> None:
     client = _client()
     _retry(client.set_terminated, run_id, "FINISHED" if ok else "FAILED")
+
+
+def tag_with_lock(stages: list[str], lock_path: str | os.PathLike = "dvc.lock") -> int:
+    """After ``dvc commit``: tag each stage's MLflow run with the dvc.lock hashes of its outs and deps.
+
+    The job cannot know them while it runs (DVC hashes after it ends), so the workflow adds them here.
+    Returns how many runs were tagged.
+    """
+    import yaml
+
+    lock = yaml.safe_load(Path(lock_path).read_text()).get("stages", {})
+    client, n = None, 0
+    for stage in stages:
+        entry = lock.get(stage)
+        if not entry:
+            continue
+        run_id = None
+        for out in entry.get("outs", []):
+            for name in ("pretrain.json", "finetune.json"):
+                f = Path(out["path"]) / name
+                if f.is_file():
+                    run_id = json.loads(f.read_text()).get("mlflow_run_id")
+        if not run_id:
+            continue
+        client = client or _client()
+        tags = {"dvc.stage": stage, **{f"dvc.out.{o['path']}": o.get("md5", "?") for o in entry.get("outs", [])},
+                **{f"dvc.dep.{d['path']}": d.get("md5", "?") for d in entry.get("deps", []) if d["path"].startswith(("data/", "results/"))}}
+        StageRun(client, run_id).set_tags(tags)
+        n += 1
+    return n

@@ -14,7 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # stages/ is not a package
 
-from metapt.report import build_report, staged_dir  # noqa: E402
+from metapt.io import atomic_dir  # noqa: E402
+from metapt.report import build_report  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -23,7 +24,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--ecg", type=Path, default=Path("results/ecg/evaluation.json"))
     ap.add_argument("--out", type=Path, default=Path("results/report"))
     args = ap.parse_args(argv)
-    with staged_dir(args.out) as tmp:
+    with atomic_dir(args.out) as tmp:
         summary = build_report(args.ppi, args.ecg, tmp)
     print(f"report: {len(summary['cells'])} cells, {len(summary['tables'])} tables, {len(summary['figures'])} figures -> {args.out}")
     return summary

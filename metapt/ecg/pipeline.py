@@ -34,7 +34,7 @@ def pretrain(profile: Profile, run: runs.Run, progress: bool = True) -> Path:
     scratch = jobs.resume_dir("pretrain_ecg", run.name, params)
     with stage_run("pretrain", f"ecg/{run.name}", params, [runs.processed_dir("ecg")], profile.name) as tracked:
         enc, log = _pretrain(run.method, x, y, pt_idx, n_labels, cfg, run.seed, progress=progress, hooks=[tracked.step_hook()],
-                             checkpoint_dir=scratch if run.method != "no_pt" else None, device=device)
+                             checkpoint_dir=scratch, device=device)
         with atomic_dir(run.pretrain_dir) as tmp:
             jobs.save_weights(tmp / "encoder.pt", enc.state_dict())
             log = {"run": run.name, "method": run.method, "labels": run.labels, "seed": run.seed, "device": str(device), **log, "mlflow_run_id": tracked.run_id}
@@ -53,12 +53,10 @@ def finetune(profile: Profile, run: runs.Run, progress: bool = False) -> Path:
     device = jobs.setup(profile)
     cfg = profile.ecg
     x, y, pt_idx, test_idx = load_processed()
-    encoder = _encoder(profile)
-    encoder.load_state_dict(jobs.load_weights(run.pretrain_dir / "encoder.pt"))
-    encoder.to(device)
+    encoder = jobs.initial_encoder(run, lambda: _encoder(profile)).to(device)
     labels = [run.labels] if run.labels is not None else list(cfg.grid.labels)
     params = {"finetune": {k: v.model_dump() for k, v in cfg.finetune.items()}, "ft_seeds": list(cfg.ft_seeds), "labels": labels, "run": run.name}
-    with stage_run("finetune", f"ecg/{run.name}", params, [run.pretrain_dir, runs.processed_dir("ecg")], profile.name) as tracked:
+    with stage_run("finetune", f"ecg/{run.name}", params, [p for p in (run.pretrain_dir, runs.processed_dir("ecg")) if p], profile.name) as tracked:
         results, states = {}, {}
         t0 = time.perf_counter()
         for n in labels:
@@ -68,7 +66,7 @@ def finetune(profile: Profile, run: runs.Run, progress: bool = False) -> Path:
             tracked.log_metrics({f"N={n}/{mode}/test_macro_auroc": ev["test_macro_auroc"] for mode, ev in results[f"N={n}"].items()})
         with atomic_dir(run.finetune_dir) as tmp:
             torch.save(states, tmp / "finetuned.pt")
-            write_json(tmp / "finetune.json", {"run": run.name, "pt_run": str(run.pretrain_dir), "ft_wall_s": time.perf_counter() - t0,
+            write_json(tmp / "finetune.json", {"run": run.name, "pt_run": run.pretrain_dir and str(run.pretrain_dir), "ft_wall_s": time.perf_counter() - t0,
                                                "results": results, "mlflow_run_id": tracked.run_id})
     return run.finetune_dir
 
@@ -77,11 +75,13 @@ def evaluation(profile: Profile) -> dict[str, Any]:
     rows, pretrain_log = [], []
     for run in runs.ecg_runs(profile):
         ft = read_json(run.finetune_dir / "finetune.json")
-        pt = read_json(run.pretrain_dir / "pretrain.json")
+        pt = jobs.pretrain_log(run)
         for setting, modes in ft["results"].items():
             for mode, ev in modes.items():
                 rows.append({"domain": "ecg", "setting": setting, "method": run.method, "seed": run.seed, "mode": mode, "metric": "test_macro_auroc",
-                             "value": ev["test_macro_auroc"], "n_ft_seeds": len(ev["runs"]), "pt_run": str(run.pretrain_dir), "ft_run": str(run.finetune_dir)})
+                             "value": ev["test_macro_auroc"], "n_ft_seeds": len(ev["runs"]), "pt_run": run.pretrain_dir and str(run.pretrain_dir), "ft_run": str(run.finetune_dir)})
+        if run.pretrain_dir is None:
+            continue
         pretrain_log.append({"run": str(run.pretrain_dir), "method": run.method, "setting": None if run.labels is None else f"N={run.labels}", "seed": run.seed,
                              "labels": run.labels, "pt_wall_s": pt.get("pt_wall_s"), "pt_steps": pt.get("pt_steps"), "hyper_steps": pt.get("hyper_steps"),
                              "weights": None, "trajectory": None, "weights_vs_truth": None,

@@ -46,7 +46,7 @@ def pretrain(profile: Profile, run: runs.Run, progress: bool = True) -> Path:
     scratch = jobs.resume_dir("pretrain_ppi", run.name, params)
     with stage_run("pretrain", f"ppi/{run.name}", params, [runs.processed_dir("ppi")], profile.name) as tracked:
         pt = _pretrain(run.method, graphs, splits, cfg, run.seed, access=run.setting, fold=cfg.grid.heldout_fold, truth=truth,
-                       checkpoint_dir=scratch if run.method != "no_pt" else None, hooks=[tracked.step_hook()], device=device, progress=progress)
+                       checkpoint_dir=scratch, hooks=[tracked.step_hook()], device=device, progress=progress)
         with atomic_dir(run.pretrain_dir) as tmp:
             jobs.save_weights(tmp / "encoder.pt", pt.encoder.state_dict())
             log = {"run": run.name, "method": run.method, "setting": run.setting, "seed": run.seed, "device": str(device), **pt.log}
@@ -88,11 +88,9 @@ def finetune(profile: Profile, run: runs.Run, progress: bool = False) -> Path:
     cfg = profile.ppi
     graphs, splits, _ = load_processed()
     splits = _budgeted(splits, profile)
-    encoder = _encoder(profile)
-    encoder.load_state_dict(jobs.load_weights(run.pretrain_dir / "encoder.pt"))
-    encoder.to(device)
+    encoder = jobs.initial_encoder(run, lambda: _encoder(profile)).to(device)
     params = {"finetune": {k: v.model_dump() for k, v in cfg.finetune.items()}, "ft_seeds": list(cfg.ft_seeds), "run": run.name}
-    with stage_run("finetune", f"ppi/{run.name}", params, [run.pretrain_dir, runs.processed_dir("ppi")], profile.name) as tracked:
+    with stage_run("finetune", f"ppi/{run.name}", params, [p for p in (run.pretrain_dir, runs.processed_dir("ppi")) if p], profile.name) as tracked:
         results, states = {}, {}
         t0 = time.perf_counter()
         for name, which in task_sets(profile, run).items():
@@ -104,7 +102,7 @@ def finetune(profile: Profile, run: runs.Run, progress: bool = False) -> Path:
                 tracked.log_metrics({f"{name}/{mode}/test_hard_auroc": ev["test_hard"], f"{name}/{mode}/test_easy_auroc": ev["test_easy"]})
         with atomic_dir(run.finetune_dir) as tmp:
             torch.save(states, tmp / "finetuned.pt")
-            write_json(tmp / "finetune.json", {"run": run.name, "pt_run": str(run.pretrain_dir), "ft_wall_s": time.perf_counter() - t0,
+            write_json(tmp / "finetune.json", {"run": run.name, "pt_run": run.pretrain_dir and str(run.pretrain_dir), "ft_wall_s": time.perf_counter() - t0,
                                                "results": results, "mlflow_run_id": tracked.run_id})
     return run.finetune_dir
 
@@ -119,7 +117,7 @@ def evaluation(profile: Profile) -> dict[str, Any]:
     truth = runs.processed_dir("ppi") / TRUTH
     for run in runs.ppi_runs(profile):
         ft = read_json(run.finetune_dir / "finetune.json")
-        pt = read_json(run.pretrain_dir / "pretrain.json")
+        pt = jobs.pretrain_log(run)
         columns = {"all": ["full"] + ([s for s in profile.ppi.grid.settings if s == "partial"] if run.method in runs.PPI_ACCESS_FREE else []),
                    "heldout": ["heldout"]}
         for task_set, modes in ft["results"].items():
@@ -128,9 +126,10 @@ def evaluation(profile: Profile) -> dict[str, Any]:
                 for mode, ev in modes.items():
                     for key, metric in METRICS.items():
                         rows.append({"domain": "ppi", "setting": setting, "method": run.method, "seed": run.seed, "mode": mode, "metric": metric,
-                                     "value": ev[key], "n_ft_seeds": len(ev["runs"]), "pt_run": str(run.pretrain_dir), "ft_run": str(run.finetune_dir)})
-        weights = run.pretrain_dir / "weights.npy"
-        phi = run.pretrain_dir / "phi.npz"
+                                     "value": ev[key], "n_ft_seeds": len(ev["runs"]), "pt_run": run.pretrain_dir and str(run.pretrain_dir), "ft_run": str(run.finetune_dir)})
+        if run.pretrain_dir is None:
+            continue
+        weights, phi = run.pretrain_dir / "weights.npy", run.pretrain_dir / "phi.npz"
         pretrain_log.append({"run": str(run.pretrain_dir), "method": run.method, "setting": run.setting, "seed": run.seed, "labels": None,
                              "pt_wall_s": pt.get("pt_wall_s"), "pt_steps": pt.get("pt_steps"), "hyper_steps": pt.get("hyper_steps"),
                              "weights": str(weights) if weights.exists() else None, "trajectory": str(phi) if phi.exists() else None,

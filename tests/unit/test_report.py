@@ -15,7 +15,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from scipy import stats as sps  # noqa: E402
 
-from metapt import report  # noqa: E402
+from metapt import report
+from metapt.io import atomic_dir  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 N_TASKS = 30
@@ -218,15 +219,15 @@ def test_missing_domain_and_artefacts_are_skipped(tmp_path):
         report.build_report(tmp_path / "a.json", tmp_path / "b.json", tmp_path / "out2", root=tmp_path)
 
 
-def test_staged_dir_replaces_on_success_and_keeps_the_old_report_on_failure(tmp_path):
+def test_atomic_dir_replaces_on_success_and_keeps_the_old_report_on_failure(tmp_path):
     out = tmp_path / "report"
     out.mkdir()
     (out / "old.txt").write_text("old")
-    with pytest.raises(RuntimeError), report.staged_dir(out) as tmp:
+    with pytest.raises(RuntimeError), atomic_dir(out) as tmp:
         (tmp / "half.txt").write_text("half")
         raise RuntimeError("boom")
     assert [p.name for p in out.iterdir()] == ["old.txt"] and [p.name for p in tmp_path.iterdir()] == ["report"]
-    with report.staged_dir(out) as tmp:
+    with atomic_dir(out) as tmp:
         (tmp / "new.txt").write_text("new")
     assert [p.name for p in out.iterdir()] == ["new.txt"] and [p.name for p in tmp_path.iterdir()] == ["report"]
 

@@ -32,11 +32,10 @@ def _deps(stage) -> list[str]:
 def test_run_folders_match_the_declared_outputs(stages):
     profile = load_params(ROOT / "params.yaml").active
     outs = {o.def_path for s in stages for o in s.outs}
-    for domain in runs.DOMAINS:
-        for run in runs.runs(profile, domain):
-            assert str(run.pretrain_dir) in outs and str(run.finetune_dir) in outs, run
-    declared = {o for o in outs if "/pretrain/" in o}
-    assert declared == {str(r.pretrain_dir) for d in runs.DOMAINS for r in runs.runs(profile, d)}
+    all_runs = [r for d in runs.DOMAINS for r in runs.runs(profile, d)]
+    assert {o for o in outs if "/finetune/" in o} == {str(r.finetune_dir) for r in all_runs}
+    assert {o for o in outs if "/pretrain/" in o} == {str(r.pretrain_dir) for r in all_runs if r.pretrain_dir}
+    assert {r.method for r in all_runs if r.pretrain_dir is None} == {runs.NO_PT}
 
 
 def _module_file(name: str) -> Path | None:

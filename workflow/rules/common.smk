@@ -1,16 +1,18 @@
 # Helpers for the DVC → Snakemake adapter (no rules here).
+import hashlib
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import yaml
-from dvc.dependency.param import ParamsDependency
-from dvc.repo import Repo
 
 sys.path.insert(0, str(Path(workflow.basedir)))
 from metapt import tracking  # noqa: E402  (light: mlflow is imported only when a run starts)
+from metapt.workflow import commit_stages  # noqa: E402
+
+# Jobs run `python ...` and `dvc ...` from PATH: make it the interpreter running Snakemake (the venv).
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 # Only two scalars are needed here; the stages validate the whole file (metapt.config) when they run.
 ACTIVE = yaml.safe_load(Path("params.yaml").read_text())["active"]
@@ -26,22 +28,52 @@ def is_dir_path(path):
     return not Path(path).suffix or Path(path).is_dir()
 
 
+STAGE_CACHE = Path(".cache/dvc-stages.json")
+
+
 def load_stages():
-    """The expanded pipeline stages with what a rule needs: cmd, deps, outs, params values, meta."""
+    """The expanded pipeline stages with what a rule needs: cmd, deps, outs, params values, meta.
+
+    DVC's resolution of `dvc.yaml` (~1 s) is cached under the hash of `dvc.yaml`, `params.yaml` and
+    the DVC version; folder deps are expanded afresh every time (a new module must be seen).
+    """
+    import dvc
+
+    key = hashlib.sha256(Path("dvc.yaml").read_bytes() + Path("params.yaml").read_bytes() + dvc.__version__.encode()).hexdigest()
+    if STAGE_CACHE.exists() and (cached := json.loads(STAGE_CACHE.read_text())).get("key") == key:
+        raw = cached["stages"]
+    else:
+        raw = resolve_dvc_stages()
+        STAGE_CACHE.parent.mkdir(parents=True, exist_ok=True)
+        tmp = STAGE_CACHE.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps({"key": key, "stages": raw}))
+        os.replace(tmp, STAGE_CACHE)
+    out_paths = [o for s in raw for o in s["outs"]]
+    return [dict(s, inputs=[i for d in s["deps"] for i in expand_dep(d, out_paths)]) for s in raw]
+
+
+def resolve_dvc_stages():
+    """Ask DVC for the expanded stages; only `dvc.yaml` is read (the lock file is not needed for rules)."""
+    from dvc.dependency.param import ParamsDependency
+    from dvc.dvcfile import ProjectFile
+    from dvc.repo import Repo
+
+    params_tree = yaml.load(Path("params.yaml").read_text(), Loader=yaml.CSafeLoader)
     with Repo(".") as repo:
-        stages = [s for s in repo.index.stages if getattr(s, "cmd", None)]
-        out_paths = [o.def_path for s in stages for o in s.outs]
+        project = ProjectFile(repo, "dvc.yaml")
+        project.__dict__["lockfile_contents"] = {}  # a cached_property: skip parsing dvc.lock
         specs = []
-        for s in stages:
-            params, inputs = {}, []
-            for d in s.deps:
-                if isinstance(d, ParamsDependency):
-                    params.update({f"{d.def_path}:{k}": v for k, v in d.read_params().items()})
-                    continue
-                inputs += expand_dep(d.def_path, out_paths)
-            specs.append(dict(name=rule_name(s.addressing), addressing=s.addressing, cmd=s.cmd, inputs=inputs,
-                              outs=[o.def_path for o in s.outs], params=params, meta=s.meta or {}))
+        for s in project.stages.values():
+            params = {f"{d.def_path}:{k}": dotted(params_tree, k) for d in s.deps if isinstance(d, ParamsDependency) for k in d.params}
+            specs.append(dict(name=rule_name(s.addressing), addressing=s.addressing, cmd=s.cmd, params=params, meta=s.meta or {},
+                              deps=[d.def_path for d in s.deps if not isinstance(d, ParamsDependency)], outs=[o.def_path for o in s.outs]))
     return specs
+
+
+def dotted(tree, key):
+    for part in key.split("."):
+        tree = tree[part]
+    return tree
 
 
 def expand_dep(path, out_paths):
@@ -73,7 +105,9 @@ def commit_ran_stages():
     markers = sorted(RAN_DIR.iterdir())
     stages = [m.read_text().strip() for m in markers]
     if stages:
-        subprocess.run(["dvc", "commit", "--force", "--quiet", *stages], check=True)
+        commit_stages(stages)
     for m in markers:
         m.unlink()
+    if stages:
+        tracking.tag_with_lock(stages)  # the MLflow runs learn their DVC hashes
     return stages
