@@ -16,7 +16,6 @@ import yaml
 
 LOCK = Path("dvc.lock")
 SUMMARY = Path("results/report/summary.json")
-RUN_FILES = ("finetune.json", "pretrain.json", "source.json")
 
 
 @dataclass
@@ -59,27 +58,23 @@ def producers_below(lock: dict[str, dict], path: str) -> list[str]:
     return [n for n, st in lock.items() if any(o["path"].startswith(path) for o in st.get("outs", []))]
 
 
-def _run_id(outs: dict[str, str]) -> str | None:
-    for out in outs:
-        for name in RUN_FILES:
-            f = Path(out) / name
-            if f.is_file():
-                return json.loads(f.read_text()).get("mlflow_run_id")
-        if out.endswith(".json") and Path(out).is_file():
-            return None
-    return None
+def _mlflow(outs: dict[str, str]) -> tuple[str | None, dict[str, str]]:
+    """The MLflow run that produced these outputs (tagged with their current hash) and its git tags."""
+    from metapt.tracking import find_run
 
-
-def _git_tags(run_id: str | None) -> dict[str, str]:
-    if not run_id:
-        return {}
-    try:
-        from metapt.tracking import _client
-
-        tags = _client().get_run(run_id).data.tags
-        return {"commit": tags.get("git.commit", "?"), "dirty": tags.get("git.dirty", "?")}
-    except Exception as err:  # tracking server down or DB moved: the rest of the chain still prints
-        return {"commit": f"unavailable ({type(err).__name__})"}
+    for out, md5 in outs.items():
+        if not (Path(out) / "tracking.json").is_file():
+            continue
+        try:
+            run = find_run(out, md5) or find_run(out)
+        except Exception as err:  # tracking server down or DB moved: the rest of the chain still prints
+            return None, {"commit": f"unavailable ({type(err).__name__})"}
+        if run is None:
+            return None, {}
+        tags = run.data.tags
+        hashed = "" if tags.get(f"dvc.out.{out}") == md5 else " (run predates this output's hash)"
+        return run.info.run_id, {"commit": tags.get("git.commit", "?"), "dirty": tags.get("git.dirty", "?") + hashed}
+    return None, {}
 
 
 def stale_stages() -> dict[str, list]:
@@ -103,8 +98,8 @@ def trace(paths: list[str], lock: dict[str, dict] | None = None, stale: dict[str
         outs = {o["path"]: _md5(o) for o in st.get("outs", [])}
         deps = {d["path"]: _md5(d) for d in st.get("deps", [])}
         params = {k: v for f in st.get("params", {}).values() for k, v in f.items()}
-        run_id = _run_id(outs)
-        node = Node(name, st.get("cmd", ""), params, outs, deps, run_id, _git_tags(run_id) if with_mlflow else {})
+        run_id, git = _mlflow(outs) if with_mlflow else (None, {})
+        node = Node(name, st.get("cmd", ""), params, outs, deps, run_id, git)
         if name in stale:
             node.stale = "STALE: " + "; ".join(_describe(c) for c in stale[name])
         nodes[name] = node

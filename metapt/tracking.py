@@ -1,10 +1,14 @@
 """MLflow tracking: one run per stage job, nested under the pipeline's run.
 
-SQLite at the repository root by default (``mlflow.db``); ``MLFLOW_TRACKING_URI`` points elsewhere
-(a shared ``mlflow server``). The Snakefile opens the pipeline run and exports its id as
-``METAPT_PIPELINE_RUN_ID``; each stage job's run carries it as ``mlflow.parentRunId``.
-Per-step scalars are buffered and sent in batches; the full φ trajectory goes as a compressed npz
-artifact, never as thousands of metrics (brief: 1.4 s per step that way).
+A job records what it would log (params, tags, per-step metrics, artifacts) into its own output
+folder, ``tracking.json``; the workflow then publishes the records of the jobs that ran, in one
+process, after ``dvc commit`` (so each run also carries its stage's ``dvc.lock`` hashes). Why not
+log from the jobs: importing MLflow and opening the store costs ~2 s per job (a quarter of a
+small job), and many parallel jobs writing one SQLite file (or one on NFS, on a cluster) contend
+for its lock. A stage run outside Snakemake (``dvc repro``, by hand) publishes its own record.
+
+SQLite at the repository root by default (``mlflow.db``); ``MLFLOW_TRACKING_URI`` points elsewhere.
+The full φ trajectory goes as a compressed npz artifact, never as thousands of metrics.
 """
 
 from __future__ import annotations
@@ -21,19 +25,20 @@ from typing import Any, Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 PARENT_ENV = "METAPT_PIPELINE_RUN_ID"
+DEFER_ENV = "METAPT_DEFER_TRACKING"  # set by the Snakefile: jobs leave records, the workflow publishes
 EXPERIMENT_ENV = "METAPT_EXPERIMENT"
+RECORD = "tracking.json"
 
 
 def tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ROOT / 'mlflow.db'}"
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
 
 
-def git_state(root: Path = ROOT) -> dict[str, str]:
+def git_state(root: Path | None = None) -> dict[str, str]:
     """Commit and dirty flag of the working tree (``unknown`` outside git)."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-        return {"git.commit": commit, "git.dirty": str(bool(dirty)).lower()}
+        run = lambda *a: subprocess.run(["git", *a], cwd=root, capture_output=True, text=True, check=True).stdout.strip()  # noqa: E731
+        return {"git.commit": run("rev-parse", "HEAD"), "git.dirty": str(bool(run("status", "--porcelain", "--untracked-files=no"))).lower()}
     except (OSError, subprocess.CalledProcessError):
         return {"git.commit": "unknown", "git.dirty": "unknown"}
 
@@ -41,47 +46,20 @@ def git_state(root: Path = ROOT) -> dict[str, str]:
 def content_hash(path: str | os.PathLike) -> str:
     """SHA-256 of a file, or of a folder's sorted (relative path, file hash) list."""
     path = Path(path)
+    h = hashlib.sha256()
     if path.is_file():
-        h = hashlib.sha256()
         with open(path, "rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 h.update(chunk)
         return h.hexdigest()
-    h = hashlib.sha256()
     for p in sorted(q for q in path.rglob("*") if q.is_file() and q.name != ".snakemake_timestamp"):
         h.update(f"{p.relative_to(path).as_posix()}\0{content_hash(p)}\n".encode())
     return h.hexdigest()
 
 
-def _client():
-    import mlflow
-
-    mlflow.set_tracking_uri(tracking_uri())
-    return mlflow.MlflowClient()
-
-
-def experiment_id(client, name: str) -> str:
-    exp = client.get_experiment_by_name(name)
-    if exp is not None:
-        return exp.experiment_id
-    artifacts = None
-    if tracking_uri().startswith("sqlite:"):
-        artifacts = (ROOT / "mlartifacts").as_uri()
-    try:
-        return client.create_experiment(name, artifact_location=artifacts)
-    except Exception:  # another job created it first
-        return client.get_experiment_by_name(name).experiment_id
-
-
-def _retry(fn, *args, tries: int = 8, **kw):
-    """SQLite allows one writer: parallel jobs retry briefly instead of failing the stage."""
-    for i in range(tries):
-        try:
-            return fn(*args, **kw)
-        except Exception as err:  # sqlalchemy OperationalError arrives wrapped in MlflowException
-            if "locked" not in str(err) or i == tries - 1:
-                raise
-            time.sleep(0.2 * 2**i)
+def metric_name(key: str) -> str:
+    """MLflow allows alphanumerics and ``_-. :/`` in names: ``N=25/linear`` becomes ``N_25/linear``."""
+    return re.sub(r"[^\w\-. :/]", "_", key)
 
 
 def _flatten(tree: Any, prefix: str = "") -> dict[str, str]:
@@ -93,37 +71,24 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, str]:
     return {prefix.rstrip("."): str(tree)[:500]}
 
 
-def metric_name(key: str) -> str:
-    """MLflow allows alphanumerics and ``_-. :/`` in names: ``N=25/linear`` becomes ``N_25/linear``."""
-    return re.sub(r"[^\w\-. :/]", "_", key)
-
-
 class StageRun:
-    """The MLflow run of one stage job: params, tags, buffered step metrics, artifacts."""
+    """What one stage job reports: params, tags, per-step metrics and artifacts, kept in memory."""
 
-    def __init__(self, client, run_id: str):
-        self.client, self.run_id = client, run_id
-        self._metrics: list = []
-
-    def log_params(self, params: dict[str, Any]) -> None:
-        from mlflow.entities import Param
-
-        flat = [Param(k, v) for k, v in _flatten(params).items()]
-        for i in range(0, len(flat), 100):
-            _retry(self.client.log_batch, self.run_id, params=flat[i:i + 100])
+    def __init__(self, stage: str, run_name: str, profile: str, params: dict[str, Any], tags: dict[str, str]):
+        self.stage, self.run_name, self.profile = stage, run_name, profile
+        self.params = _flatten(params)
+        self.tags = dict(tags)
+        self.metrics: dict[str, list[list[float]]] = {}  # name → [[step, value], ...]
+        self.artifacts: list[str] = []  # file names inside the stage's output folder
+        self.start_ms = int(time.time() * 1000)
 
     def set_tags(self, tags: dict[str, str]) -> None:
-        from mlflow.entities import RunTag
-
-        _retry(self.client.log_batch, self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+        self.tags.update({k: str(v) for k, v in tags.items()})
 
     def log_metrics(self, metrics: dict[str, float], step: int = 0) -> None:
-        from mlflow.entities import Metric
-
-        now = int(time.time() * 1000)
-        self._metrics += [Metric(metric_name(k), float(v), now, step) for k, v in metrics.items() if v is not None]
-        if len(self._metrics) >= 5000:
-            self.flush()
+        for k, v in metrics.items():
+            if v is not None:
+                self.metrics.setdefault(metric_name(k), []).append([step, float(v)])
 
     def step_hook(self, prefix: str = "pt/"):
         """A MetaPretrainer hook: every PT step's scalars (losses, ‖hypergrad‖, φ summaries)."""
@@ -133,79 +98,109 @@ class StageRun:
 
         return hook
 
-    def flush(self) -> None:
-        for i in range(0, len(self._metrics), 1000):
-            _retry(self.client.log_batch, self.run_id, metrics=self._metrics[i:i + 1000])
-        self._metrics = []
+    def log_artifact(self, name: str) -> None:
+        self.artifacts.append(name)
 
-    def log_artifact(self, path: str | os.PathLike) -> None:
-        _retry(self.client.log_artifact, self.run_id, str(path))
+    def write(self, out_dir: str | os.PathLike) -> None:
+        """Save the record into the job's (temporary) output folder; call last, just before it is renamed in."""
+        import resource
+
+        from metapt.io import write_json
+
+        self.log_metrics({"job/peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                          "job/wall_s": time.time() - self.start_ms / 1000})
+        record = {"stage": self.stage, "run_name": self.run_name, "profile": self.profile, "params": self.params, "tags": self.tags,
+                  "metrics": self.metrics, "artifacts": self.artifacts, "start_ms": self.start_ms, "end_ms": int(time.time() * 1000)}
+        write_json(Path(out_dir) / RECORD, record)
 
 
 @contextmanager
-def stage_run(stage: str, run_name: str, params: dict[str, Any], inputs: list[str | os.PathLike] = (), profile: str = "embedded") -> Iterator[StageRun]:
-    """Open an MLflow run for a stage job; on error it is marked FAILED, never left RUNNING."""
-    client = _client()
-    exp = experiment_id(client, os.environ.get(EXPERIMENT_ENV, f"metapt-{profile}"))
-    tags = {"metapt.stage": stage, "metapt.profile": profile, "mlflow.runName": run_name, **git_state()}
-    if parent := os.environ.get(PARENT_ENV):
-        tags["mlflow.parentRunId"] = parent
+def stage_run(stage: str, run_name: str, params: dict[str, Any], inputs: list[str | os.PathLike] = (), profile: str = "embedded",
+              output: str | os.PathLike | None = None) -> Iterator[StageRun]:
+    """Record a stage job. Outside the workflow (no ``METAPT_DEFER_TRACKING``) it is published on success."""
+    tags = {"metapt.stage": stage, "metapt.profile": profile, "metapt.output": str(output or ""), **git_state()}
     for p in inputs:
         if Path(p).exists():
             tags[f"input.sha256.{Path(p).as_posix()}"] = content_hash(p)
-    run = _retry(client.create_run, exp, tags=tags, run_name=run_name)
-    tracked = StageRun(client, run.info.run_id)
-    tracked.log_params(params)
-    try:
-        yield tracked
-        tracked.flush()
-        _retry(client.set_terminated, tracked.run_id, "FINISHED")
-    except BaseException:
-        try:
-            tracked.flush()
-        finally:
-            _retry(client.set_terminated, tracked.run_id, "FAILED")
-        raise
+    tracked = StageRun(stage, run_name, profile, params, tags)
+    yield tracked
+    if output is not None and not os.environ.get(DEFER_ENV):
+        publish([Path(output)])
+
+
+# ---------------------------------------------------------------------------------------- publishing
+def _client():
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri())
+    return mlflow.MlflowClient()
+
+
+def experiment_id(client, name: str) -> str:
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    artifacts = (Path.cwd() / "mlartifacts").as_uri() if tracking_uri().startswith("sqlite:") else None
+    return client.create_experiment(name, artifact_location=artifacts)
 
 
 def start_pipeline_run(profile: str, targets: str = "all") -> str:
-    """The parent run of one workflow invocation; its id goes to jobs through the environment."""
+    """The parent run of one workflow invocation."""
     client = _client()
     exp = experiment_id(client, os.environ.get(EXPERIMENT_ENV, f"metapt-{profile}"))
-    run = _retry(client.create_run, exp, tags={"metapt.stage": "pipeline", "metapt.profile": profile, "metapt.targets": targets, **git_state()}, run_name=f"pipeline-{profile}")
-    return run.info.run_id
+    tags = {"metapt.stage": "pipeline", "metapt.profile": profile, "metapt.targets": targets, **git_state()}
+    return client.create_run(exp, tags=tags, run_name=f"pipeline-{profile}").info.run_id
 
 
-def end_pipeline_run(run_id: str, ok: bool, stage_tags: dict[str, dict[str, str]] | None = None) -> None:
-    client = _client()
-    _retry(client.set_terminated, run_id, "FINISHED" if ok else "FAILED")
+def end_pipeline_run(run_id: str, ok: bool) -> None:
+    _client().set_terminated(run_id, "FINISHED" if ok else "FAILED")
 
 
-def tag_with_lock(stages: list[str], lock_path: str | os.PathLike = "dvc.lock") -> int:
-    """After ``dvc commit``: tag each stage's MLflow run with the dvc.lock hashes of its outs and deps.
+def publish(outputs: list[Path], parent_run_id: str | None = None, lock: dict[str, dict] | None = None) -> list[str]:
+    """Create one MLflow run per output folder holding a record; returns the run ids.
 
-    The job cannot know them while it runs (DVC hashes after it ends), so the workflow adds them here.
-    Returns how many runs were tagged.
+    ``lock`` (dvc.lock's ``stages``) adds each stage's output and data-dep hashes as tags.
     """
-    import yaml
+    from mlflow.entities import Metric, Param, RunTag
 
-    lock = yaml.safe_load(Path(lock_path).read_text()).get("stages", {})
-    client, n = None, 0
-    for stage in stages:
-        entry = lock.get(stage)
-        if not entry:
+    by_out = {o["path"]: (name, entry) for name, entry in (lock or {}).items() for o in entry.get("outs", [])}
+    client, ids = None, []
+    for out in outputs:
+        rec_file = Path(out) / RECORD
+        if not rec_file.is_file():
             continue
-        run_id = None
-        for out in entry.get("outs", []):
-            for name in ("pretrain.json", "finetune.json"):
-                f = Path(out["path"]) / name
-                if f.is_file():
-                    run_id = json.loads(f.read_text()).get("mlflow_run_id")
-        if not run_id:
-            continue
+        rec = json.loads(rec_file.read_text())
         client = client or _client()
-        tags = {"dvc.stage": stage, **{f"dvc.out.{o['path']}": o.get("md5", "?") for o in entry.get("outs", [])},
-                **{f"dvc.dep.{d['path']}": d.get("md5", "?") for d in entry.get("deps", []) if d["path"].startswith(("data/", "results/"))}}
-        StageRun(client, run_id).set_tags(tags)
-        n += 1
-    return n
+        exp = experiment_id(client, os.environ.get(EXPERIMENT_ENV, f"metapt-{rec['profile']}"))
+        tags = dict(rec["tags"])
+        if parent_run_id or os.environ.get(PARENT_ENV):
+            tags["mlflow.parentRunId"] = parent_run_id or os.environ[PARENT_ENV]
+        if str(out) in by_out:
+            stage, entry = by_out[str(out)]
+            tags["dvc.stage"] = stage
+            tags.update({f"dvc.out.{o['path']}": o.get("md5", "?") for o in entry.get("outs", [])})
+            tags.update({f"dvc.dep.{d['path']}": d.get("md5", "?") for d in entry.get("deps", []) if d["path"].startswith(("data/", "results/"))})
+        run = client.create_run(exp, start_time=rec["start_ms"], tags=tags, run_name=rec["run_name"])
+        rid = run.info.run_id
+        params = [Param(k, v) for k, v in rec["params"].items()]
+        metrics = [Metric(k, v, rec["end_ms"], int(s)) for k, pts in rec["metrics"].items() for s, v in pts]
+        for i in range(0, len(params), 100):
+            client.log_batch(rid, params=params[i:i + 100])
+        for i in range(0, len(metrics), 1000):
+            client.log_batch(rid, metrics=metrics[i:i + 1000])
+        client.log_batch(rid, tags=[RunTag("metapt.record", str(rec_file))])
+        for name in rec["artifacts"]:
+            client.log_artifact(rid, str(Path(out) / name))
+        client.set_terminated(rid, "FINISHED", end_time=rec["end_ms"])
+        ids.append(rid)
+    return ids
+
+
+def find_run(output: str | os.PathLike, md5: str | None = None):
+    """The latest MLflow run of a stage output (by tag), the one with its current dvc.lock hash if given."""
+    client = _client()
+    query = f"tags.`metapt.output` = '{Path(output).as_posix()}'"
+    if md5:
+        query += f" and tags.`dvc.out.{Path(output).as_posix()}` = '{md5}'"
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()], query, order_by=["attributes.start_time DESC"], max_results=1)
+    return runs[0] if runs else None

@@ -2,16 +2,18 @@
 
     python -m metapt.workflow [--profile embedded|paper] [--cores N] [--dry-run] [-- extra snakemake args]
 
-Snakemake reruns on changed inputs (mtimes) and on params it recorded itself; stages whose params
-in ``dvc.lock`` differ from ``params.yaml`` are also passed as ``--forcerun``, so the two tools agree
-whichever ran last (``tests/integration/test_pipeline.py`` checks against ``dvc status``). The Snakefile's ``onsuccess`` then ``dvc commit``s exactly the stages
-that ran, so ``dvc.lock`` always describes what is on disk.
+Snakemake reruns on changed inputs (mtimes), and on params through ``dvc.lock`` (see
+``workflow/rules/common.smk``), so it agrees with ``dvc status`` whichever tool built an output
+(``tests/integration/test_pipeline.py``). The Snakefile's ``onsuccess`` then ``dvc commit``s exactly
+the stages that ran, so ``dvc.lock`` always describes what is on disk.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -27,6 +29,42 @@ def rule_name(addressing: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in addressing.replace("@", "__"))
 
 
+STAGE_CACHE = Path(".cache/dvc-stages.json")
+
+
+def expanded_stages(cwd: Path | None = None) -> list[dict]:
+    """DVC's expansion of ``dvc.yaml``: addressing, cmd, deps, outs, resolved params, meta per stage.
+
+    Only ``dvc.yaml`` is read (not the lock file, which costs seconds to parse), params.yaml once; the
+    result is cached under the hash of both files and the DVC version (resolution takes ~1 s).
+    """
+    import dvc
+    import yaml
+
+    cwd = Path.cwd() if cwd is None else Path(cwd)
+    cache = cwd / STAGE_CACHE
+    key = hashlib.sha256((cwd / "dvc.yaml").read_bytes() + (cwd / "params.yaml").read_bytes() + dvc.__version__.encode()).hexdigest()
+    if cache.exists() and (cached := json.loads(cache.read_text())).get("key") == key:
+        return cached["stages"]
+    from dvc.dependency.param import ParamsDependency
+    from dvc.dvcfile import ProjectFile
+    from dvc.repo import Repo
+
+    params_tree = yaml.load((cwd / "params.yaml").read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    with Repo(str(cwd)) as repo:
+        project = ProjectFile(repo, "dvc.yaml")
+        project.__dict__["lockfile_contents"] = {}  # a cached_property: skip parsing dvc.lock
+        stages = [dict(addressing=s.addressing, cmd=s.cmd, meta=s.meta or {},
+                       params={f"{d.def_path}:{k}": _lookup(params_tree, k) for d in s.deps if isinstance(d, ParamsDependency) for k in d.params},
+                       deps=[d.def_path for d in s.deps if not isinstance(d, ParamsDependency)], outs=[o.def_path for o in s.outs])
+                  for s in project.stages.values()]
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(f"{cache.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps({"key": key, "stages": stages}))
+    os.replace(tmp, cache)
+    return stages
+
+
 def dvc_stale(cwd: Path | None = None) -> list[str]:
     """Stages ``dvc status`` reports as changed (deps, params, outs or command), by DVC name."""
     out = subprocess.run([sys.executable, "-m", "dvc", "status", "--json"], cwd=cwd, capture_output=True, text=True, check=True).stdout
@@ -34,12 +72,11 @@ def dvc_stale(cwd: Path | None = None) -> list[str]:
 
 
 def params_stale(cwd: Path | None = None) -> list[str]:
-    """Stages whose params in ``dvc.lock`` differ from ``params.yaml`` now: the fast part of ``dvc status``.
+    """Declared stages whose params in ``dvc.lock`` differ from ``params.yaml`` now.
 
-    File and code changes reach Snakemake through mtimes, and params of jobs it ran through its own
-    metadata; what it cannot see is a param change under outputs that DVC built (``dvc repro``,
-    ``dvc checkout``). Reading two YAML files covers that in well under a second, where a full
-    ``dvc status`` takes ~10 s over the embedded graph's 131 stages (it re-reads params.yaml per stage).
+    The params half of ``dvc status``, for the Snakefile (file and code changes reach Snakemake through
+    mtimes). Reading two YAML files takes well under a second; ``dvc status`` takes ~10 s over the
+    embedded graph (it re-reads params.yaml once per stage).
     """
     import yaml
 
@@ -50,8 +87,11 @@ def params_stale(cwd: Path | None = None) -> list[str]:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     lock = yaml.load(lock_file.read_text(), Loader=loader).get("stages", {})
     current = yaml.load((cwd / "params.yaml").read_text(), Loader=loader)
+    declared = {s["addressing"] for s in expanded_stages(cwd)}  # the lock may hold stages no longer declared
     stale = []
     for name, entry in lock.items():
+        if name not in declared:
+            continue
         for file, values in entry.get("params", {}).items():
             tree = current if file == "params.yaml" else yaml.load((cwd / file).read_text(), Loader=loader)
             if any(_lookup(tree, k) != v for k, v in values.items()):
@@ -68,10 +108,9 @@ def _lookup(tree, dotted: str):
     return tree
 
 
-def scheduled(cwd: Path | None = None, forcerun: bool = True) -> dict[str, int]:
-    """What Snakemake would run now (rule → jobs), with DVC's stale stages forced as ``reproduce`` does."""
-    stale = params_stale(cwd) if forcerun else []
-    out = subprocess.run(snakemake_cmd(1, stale, dry_run=True), cwd=cwd, capture_output=True, text=True, check=True).stdout
+def scheduled(cwd: Path | None = None) -> dict[str, int]:
+    """What Snakemake would run now: rule → number of jobs."""
+    out = subprocess.run(snakemake_cmd(1, dry_run=True), cwd=cwd, capture_output=True, text=True, check=True).stdout
     jobs = {}
     for line in out.splitlines():
         m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
@@ -80,10 +119,8 @@ def scheduled(cwd: Path | None = None, forcerun: bool = True) -> dict[str, int]:
     return jobs
 
 
-def snakemake_cmd(cores: int, stale: list[str], dry_run: bool = False, extra: list[str] = ()) -> list[str]:
+def snakemake_cmd(cores: int, dry_run: bool = False, extra: list[str] = ()) -> list[str]:
     cmd = [sys.executable, "-m", "snakemake", "--cores", str(cores)]
-    if stale:
-        cmd += ["--forcerun", *(rule_name(s) for s in stale)]
     if dry_run:
         cmd += ["--dry-run", "--quiet", "rules"]
     return cmd + list(extra)
@@ -95,10 +132,7 @@ def reproduce(profile: str | None = None, cores: int = 2, dry_run: bool = False,
     cwd = Path.cwd() if cwd is None else Path(cwd)
     if profile is not None and switch_profile(profile, cwd / "params.yaml"):
         print(f"params.yaml: active profile is now {profile}", flush=True)
-    stale = params_stale(cwd)
-    if stale:
-        print(f"dvc.lock: params changed for {len(stale)} stage(s): {', '.join(stale[:8])}{' …' if len(stale) > 8 else ''}", flush=True)
-    code = subprocess.run(snakemake_cmd(cores, stale, dry_run, extra), cwd=cwd).returncode
+    code = subprocess.run(snakemake_cmd(cores, dry_run, extra), cwd=cwd).returncode
     if code == 0 and not dry_run:
         report = cwd / "results" / "report"
         print(f"\nDone in {time.perf_counter() - t0:.0f} s. Tables: {report / 'README.md'} and {report / 'tables'}/; "
@@ -138,9 +172,16 @@ def commit_stages(names: list[str], cwd: Path | None = None) -> list[str]:
         missing = wanted - {s.addressing for s in stages}
         if missing:
             raise KeyError(f"not stages of dvc.yaml: {sorted(missing)}")
+        # Hardlinking an output into the cache rewrites its folder's entries, which moves the folder's
+        # mtime: Snakemake would then see every consumer of a folder output as stale (the brief's
+        # "mtime ping-pong"). The contents are unchanged, so the mtimes are put back.
+        outs = [Path(o.fs_path) for s in stages for o in s.outs if Path(o.fs_path).exists()]
+        mtimes = {p: (p.stat().st_atime_ns, p.stat().st_mtime_ns) for p in outs}
         for stage in stages:
             stage.save()
             stage.commit()
         for dvcfile, group in groupby(sorted(stages, key=lambda s: s.dvcfile.path), key=lambda s: s.dvcfile):
             dvcfile.dump_stages(list(group), update_pipeline=False)
+    for p, times in mtimes.items():
+        os.utime(p, ns=times)
     return sorted(s.addressing for s in stages)

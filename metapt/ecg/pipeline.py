@@ -32,18 +32,19 @@ def pretrain(profile: Profile, run: runs.Run, progress: bool = True) -> Path:
     n_labels = run.labels or max(cfg.grid.labels)  # the baselines' PT never reads labels
     params = {"model": cfg.model.model_dump(), "pretrain": cfg.pretrain.model_dump(), "run": run.name}
     scratch = jobs.resume_dir("pretrain_ecg", run.name, params)
-    with stage_run("pretrain", f"ecg/{run.name}", params, [runs.processed_dir("ecg")], profile.name) as tracked:
+    with stage_run("pretrain", f"ecg/{run.name}", params, [runs.processed_dir("ecg")], profile.name, output=run.pretrain_dir) as tracked:
         enc, log = _pretrain(run.method, x, y, pt_idx, n_labels, cfg, run.seed, progress=progress, hooks=[tracked.step_hook()],
                              checkpoint_dir=scratch, device=device)
         with atomic_dir(run.pretrain_dir) as tmp:
             jobs.save_weights(tmp / "encoder.pt", enc.state_dict())
-            log = {"run": run.name, "method": run.method, "labels": run.labels, "seed": run.seed, "device": str(device), **log, "mlflow_run_id": tracked.run_id}
+            log = {"run": run.name, "method": run.method, "labels": run.labels, "seed": run.seed, "device": str(device), **log}
             if run.method == "meta_simclr":
                 steps, stds = np.asarray(log["trajectory_steps"]), np.asarray(log["warp_std_trajectory"])
                 np.savez_compressed(tmp / "warp_std.npz", steps=steps, std=stds)
-                tracked.log_artifact(tmp / "warp_std.npz")
+                tracked.log_artifact("warp_std.npz")
             tracked.log_metrics({"pt_wall_s": log["pt_wall_s"]})
             write_json(tmp / "pretrain.json", log)
+            tracked.write(tmp)
     jobs.clear_resume(scratch)
     return run.pretrain_dir
 
@@ -56,7 +57,7 @@ def finetune(profile: Profile, run: runs.Run, progress: bool = False) -> Path:
     encoder = jobs.initial_encoder(run, lambda: _encoder(profile)).to(device)
     labels = [run.labels] if run.labels is not None else list(cfg.grid.labels)
     params = {"finetune": {k: v.model_dump() for k, v in cfg.finetune.items()}, "ft_seeds": list(cfg.ft_seeds), "labels": labels, "run": run.name}
-    with stage_run("finetune", f"ecg/{run.name}", params, [p for p in (run.pretrain_dir, runs.processed_dir("ecg")) if p], profile.name) as tracked:
+    with stage_run("finetune", f"ecg/{run.name}", params, [p for p in (run.pretrain_dir, runs.processed_dir("ecg")) if p], profile.name, output=run.finetune_dir) as tracked:
         results, states = {}, {}
         t0 = time.perf_counter()
         for n in labels:
@@ -67,7 +68,8 @@ def finetune(profile: Profile, run: runs.Run, progress: bool = False) -> Path:
         with atomic_dir(run.finetune_dir) as tmp:
             torch.save(states, tmp / "finetuned.pt")
             write_json(tmp / "finetune.json", {"run": run.name, "pt_run": run.pretrain_dir and str(run.pretrain_dir), "ft_wall_s": time.perf_counter() - t0,
-                                               "results": results, "mlflow_run_id": tracked.run_id})
+                                               "results": results})
+            tracked.write(tmp)
     return run.finetune_dir
 
 

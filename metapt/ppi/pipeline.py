@@ -44,7 +44,7 @@ def pretrain(profile: Profile, run: runs.Run, progress: bool = True) -> Path:
     splits = _budgeted(splits, profile)
     params = {"model": cfg.model.model_dump(), "pretrain": cfg.pretrain.model_dump(), "ft_budget": cfg.ft_budget, "run": run.name}
     scratch = jobs.resume_dir("pretrain_ppi", run.name, params)
-    with stage_run("pretrain", f"ppi/{run.name}", params, [runs.processed_dir("ppi")], profile.name) as tracked:
+    with stage_run("pretrain", f"ppi/{run.name}", params, [runs.processed_dir("ppi")], profile.name, output=run.pretrain_dir) as tracked:
         pt = _pretrain(run.method, graphs, splits, cfg, run.seed, access=run.setting, fold=cfg.grid.heldout_fold, truth=truth,
                        checkpoint_dir=scratch, hooks=[tracked.step_hook()], device=device, progress=progress)
         with atomic_dir(run.pretrain_dir) as tmp:
@@ -59,10 +59,10 @@ def pretrain(profile: Profile, run: runs.Run, progress: bool = True) -> Path:
                     tracked.log_metrics({f"final/{k}": v for k, v in log["weights_vs_truth"].items()})
             if pt.trainer is not None and run.method in ("meta", "agnostic"):
                 pt.trainer.save_trajectory(tmp / "phi.npz")
-                tracked.log_artifact(tmp / "phi.npz")
-            log["mlflow_run_id"] = tracked.run_id
+                tracked.log_artifact("phi.npz")
             tracked.log_metrics({"pt_wall_s": log["pt_wall_s"]})
             write_json(tmp / "pretrain.json", log)
+            tracked.write(tmp)
     jobs.clear_resume(scratch)
     return run.pretrain_dir
 
@@ -90,7 +90,7 @@ def finetune(profile: Profile, run: runs.Run, progress: bool = False) -> Path:
     splits = _budgeted(splits, profile)
     encoder = jobs.initial_encoder(run, lambda: _encoder(profile)).to(device)
     params = {"finetune": {k: v.model_dump() for k, v in cfg.finetune.items()}, "ft_seeds": list(cfg.ft_seeds), "run": run.name}
-    with stage_run("finetune", f"ppi/{run.name}", params, [p for p in (run.pretrain_dir, runs.processed_dir("ppi")) if p], profile.name) as tracked:
+    with stage_run("finetune", f"ppi/{run.name}", params, [p for p in (run.pretrain_dir, runs.processed_dir("ppi")) if p], profile.name, output=run.finetune_dir) as tracked:
         results, states = {}, {}
         t0 = time.perf_counter()
         for name, which in task_sets(profile, run).items():
@@ -103,7 +103,8 @@ def finetune(profile: Profile, run: runs.Run, progress: bool = False) -> Path:
         with atomic_dir(run.finetune_dir) as tmp:
             torch.save(states, tmp / "finetuned.pt")
             write_json(tmp / "finetune.json", {"run": run.name, "pt_run": run.pretrain_dir and str(run.pretrain_dir), "ft_wall_s": time.perf_counter() - t0,
-                                               "results": results, "mlflow_run_id": tracked.run_id})
+                                               "results": results})
+            tracked.write(tmp)
     return run.finetune_dir
 
 

@@ -22,25 +22,25 @@ for spec in STAGES:
             values=json.dumps(spec["params"], sort_keys=True),
         resources: **resources_for(spec["meta"])
         log: f".cache/logs/{spec['name']}.log"
-        benchmark: f".cache/benchmarks/{spec['name']}.tsv"
         shell:
             "({params.cmd}) > {log} 2>&1"
             " && mkdir -p .cache/ran && echo '{params.stage}' > .cache/ran/{rule}"
 
 
 onstart:
+    os.environ[tracking.DEFER_ENV] = "1"  # jobs leave tracking records; published below, in one process
     os.environ[tracking.PARENT_ENV] = tracking.start_pipeline_run(ACTIVE["name"])
 
 
 onsuccess:
     ran = commit_ran_stages()
-    print(f"metapt: dvc commit of {len(ran)} stage(s) that ran", file=sys.stderr)
+    print(f"metapt: dvc commit of {len(ran)} stage(s) that ran; {len(publish_ran(ran))} MLflow run(s)", file=sys.stderr)
     if tracking.PARENT_ENV in os.environ:
         tracking.end_pipeline_run(os.environ[tracking.PARENT_ENV], ok=True)
 
 
 onerror:
     ran = commit_ran_stages()
-    print(f"metapt: dvc commit of {len(ran)} stage(s) that finished before the error", file=sys.stderr)
+    print(f"metapt: dvc commit of {len(ran)} stage(s) that finished before the error; {len(publish_ran(ran))} MLflow run(s)", file=sys.stderr)
     if tracking.PARENT_ENV in os.environ:
         tracking.end_pipeline_run(os.environ[tracking.PARENT_ENV], ok=False)
