@@ -69,3 +69,23 @@ def pretrain_log(run) -> dict[str, Any]:
     from metapt.io import read_json
 
     return {} if run.pretrain_dir is None else read_json(run.pretrain_dir / "pretrain.json")
+
+
+def finish_pretrain(out: Path, tracked, log: dict[str, Any]) -> None:
+    """The last writes of a PT job into its (temporary) output folder: the log, then the tracking record."""
+    from metapt.io import write_json
+
+    tracked.log_metrics({"pt_wall_s": log["pt_wall_s"]})
+    write_json(out / "pretrain.json", log)
+    tracked.write(out)
+
+
+def write_finetune(run, tracked, results: dict[str, Any], states: dict[str, Any], seconds: float) -> Path:
+    """An FT job's output folder, atomically: best-validation weights, every score, the tracking record."""
+    from metapt.io import atomic_dir, write_json
+
+    with atomic_dir(run.finetune_dir) as tmp:
+        torch.save(states, tmp / "finetuned.pt")
+        write_json(tmp / "finetune.json", {"run": run.name, "pt_run": run.pretrain_dir and str(run.pretrain_dir), "ft_wall_s": seconds, "results": results})
+        tracked.write(tmp)
+    return run.finetune_dir

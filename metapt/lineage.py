@@ -85,8 +85,13 @@ def stale_stages() -> dict[str, list]:
         return {k: v for k, v in repo.status().items()}
 
 
-def trace(paths: list[str], lock: dict[str, dict] | None = None, stale: dict[str, Any] | None = None, with_mlflow: bool = True) -> list[Node]:
-    """The stage graph above ``paths``, each stage once (shared upstream stages are shared nodes)."""
+def trace(paths: list[str], lock: dict[str, dict] | None = None, stale: dict[str, Any] | None = None, with_mlflow: bool = True,
+          allowed: set[str] | None = None) -> list[Node]:
+    """The stage graph above ``paths``, each stage once (shared upstream stages are shared nodes).
+
+    ``allowed`` keeps the walk to stages with one of these outputs (or a ``data/`` output): the report
+    and evaluate stages depend on every run, a cell on a few of them.
+    """
     lock = load_lock() if lock is None else lock
     stale = {} if stale is None else stale
     nodes: dict[str, Node] = {}
@@ -106,7 +111,7 @@ def trace(paths: list[str], lock: dict[str, dict] | None = None, stale: dict[str
         for dep in deps:
             ups = [producer(lock, dep)] if producer(lock, dep) else producers_below(lock, dep)
             for up in ups:
-                if up and up != name:
+                if up and up != name and _keep(lock[up], allowed):
                     node.parents.append(visit(up))
         if node.stale == "up to date" and any(p.stale != "up to date" for p in node.parents):
             node.stale = "STALE: an upstream stage changed"
@@ -119,6 +124,18 @@ def trace(paths: list[str], lock: dict[str, dict] | None = None, stale: dict[str
             raise KeyError(f"no stage in dvc.lock produces {p}")
         roots.append(visit(name))
     return roots
+
+
+def _keep(entry: dict, allowed: set[str] | None) -> bool:
+    outs = [o["path"] for o in entry.get("outs", [])]
+    return allowed is None or any(o in allowed or o.startswith("data/") for o in outs)
+
+
+def cell_outputs(c: dict) -> set[str]:
+    """The outputs a cell's numbers come from: its runs, their evaluation file, the report."""
+    domain = c["id"].split("/")[0]
+    runs = {r[k] for r in c["runs"] for k in ("ft_run", "pt_run") if r.get(k)}
+    return runs | {f"results/{domain}/evaluation.json", "results/report"}
 
 
 def _describe(change: Any) -> str:

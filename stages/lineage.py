@@ -23,10 +23,10 @@ if __name__ == "__main__":
             print(f"cell {c['id']}: mean {c['mean']} ± {c['std']} (n={c['n']}, 95% CI [{c['ci_low']}, {c['ci_high']}])")
             if c.get("best_baseline"):
                 print(f"  vs best baseline {c['best_baseline']}: Δ {c.get('delta_mean')} [{c.get('delta_ci_low')}, {c.get('delta_ci_high')}], p = {c.get('p_value')}")
-            runs = [r for r in c["runs"] if args.seeds is None or r["seed"] in args.seeds]
-            paths = ["results/report"] + [r["ft_run"] for r in runs]
+            c["runs"] = [r for r in c["runs"] if args.seeds is None or r["seed"] in args.seeds]
+            paths, allowed = ["results/report"], lineage.cell_outputs(c)
         else:
-            paths = [args.target]
-        print(lineage.render(lineage.trace(paths, stale=lineage.stale_stages(), with_mlflow=not args.no_mlflow)))
+            paths, allowed = [args.target], None
+        print(lineage.render(lineage.trace(paths, stale=lineage.stale_stages(), with_mlflow=not args.no_mlflow, allowed=allowed)))
     except (KeyError, FileNotFoundError) as err:
         sys.exit(f"error: {err}")

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from metapt import jobs, runs
 from metapt.config import Profile
@@ -15,7 +14,7 @@ from metapt.ecg.experiment import evaluate as _finetune_and_test
 from metapt.ecg.experiment import pretrain as _pretrain
 from metapt.ecg.model import ResNet1d
 from metapt.ecg.processed import load_processed
-from metapt.io import atomic_dir, read_json, write_json
+from metapt.io import atomic_dir, read_json
 from metapt.tracking import stage_run
 
 
@@ -42,9 +41,7 @@ def pretrain(profile: Profile, run: runs.Run, progress: bool = True) -> Path:
                 steps, stds = np.asarray(log["trajectory_steps"]), np.asarray(log["warp_std_trajectory"])
                 np.savez_compressed(tmp / "warp_std.npz", steps=steps, std=stds)
                 tracked.log_artifact("warp_std.npz")
-            tracked.log_metrics({"pt_wall_s": log["pt_wall_s"]})
-            write_json(tmp / "pretrain.json", log)
-            tracked.write(tmp)
+            jobs.finish_pretrain(tmp, tracked, log)
     jobs.clear_resume(scratch)
     return run.pretrain_dir
 
@@ -65,12 +62,7 @@ def finetune(profile: Profile, run: runs.Run, progress: bool = False) -> Path:
             results[f"N={n}"] = _finetune_and_test(encoder, x, y, pt_idx, test_idx, n, cfg, run.seed, progress=progress, states=sink, device=device)
             states.update({f"N={n}/{k}": v for k, v in sink.items()})
             tracked.log_metrics({f"N={n}/{mode}/test_macro_auroc": ev["test_macro_auroc"] for mode, ev in results[f"N={n}"].items()})
-        with atomic_dir(run.finetune_dir) as tmp:
-            torch.save(states, tmp / "finetuned.pt")
-            write_json(tmp / "finetune.json", {"run": run.name, "pt_run": run.pretrain_dir and str(run.pretrain_dir), "ft_wall_s": time.perf_counter() - t0,
-                                               "results": results})
-            tracked.write(tmp)
-    return run.finetune_dir
+        return jobs.write_finetune(run, tracked, results, states, time.perf_counter() - t0)
 
 
 def evaluation(profile: Profile) -> dict[str, Any]:

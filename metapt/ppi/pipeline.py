@@ -11,12 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from metapt import jobs, runs
 from metapt.config import Profile
 from metapt.evaluate import weights_vs_truth
-from metapt.io import atomic_dir, read_json, write_json
+from metapt.io import atomic_dir, read_json
 from metapt.ppi.experiment import evaluate as _finetune_and_test
 from metapt.ppi.experiment import pretrain as _pretrain
 from metapt.ppi.experiment import with_ft_budget
@@ -60,9 +59,7 @@ def pretrain(profile: Profile, run: runs.Run, progress: bool = True) -> Path:
             if pt.trainer is not None and run.method in ("meta", "agnostic"):
                 pt.trainer.save_trajectory(tmp / "phi.npz")
                 tracked.log_artifact("phi.npz")
-            tracked.log_metrics({"pt_wall_s": log["pt_wall_s"]})
-            write_json(tmp / "pretrain.json", log)
-            tracked.write(tmp)
+            jobs.finish_pretrain(tmp, tracked, log)
     jobs.clear_resume(scratch)
     return run.pretrain_dir
 
@@ -100,12 +97,7 @@ def finetune(profile: Profile, run: runs.Run, progress: bool = False) -> Path:
             states.update({f"{name}/{k}": v for k, v in sink.items()})
             for mode, ev in results[name].items():
                 tracked.log_metrics({f"{name}/{mode}/test_hard_auroc": ev["test_hard"], f"{name}/{mode}/test_easy_auroc": ev["test_easy"]})
-        with atomic_dir(run.finetune_dir) as tmp:
-            torch.save(states, tmp / "finetuned.pt")
-            write_json(tmp / "finetune.json", {"run": run.name, "pt_run": run.pretrain_dir and str(run.pretrain_dir), "ft_wall_s": time.perf_counter() - t0,
-                                               "results": results})
-            tracked.write(tmp)
-    return run.finetune_dir
+        return jobs.write_finetune(run, tracked, results, states, time.perf_counter() - t0)
 
 
 # ---------------------------------------------------------------------------------------- evaluate

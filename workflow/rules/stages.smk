@@ -9,7 +9,7 @@ for spec in STAGES:
     outputs = [directory(o) if is_dir_path(o) else o for o in spec["outs"]]
     if spec["meta"].get("report"):
         r = spec["meta"]["report"]
-        outputs = [report(directory(o), patterns=r["patterns"], caption=r["caption"], category=r.get("category")) for o in spec["outs"]]
+        outputs = [report(directory(o), patterns=r["patterns"], caption=str(Path(workflow.basedir) / r["caption"]), category=r.get("category")) for o in spec["outs"]]
 
     rule:
         name: spec["name"]
