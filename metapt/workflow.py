@@ -14,7 +14,6 @@ import argparse
 import hashlib
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -65,12 +64,6 @@ def expanded_stages(cwd: Path | None = None) -> list[dict]:
     return stages
 
 
-def dvc_stale(cwd: Path | None = None) -> list[str]:
-    """Stages ``dvc status`` reports as changed (deps, params, outs or command), by DVC name."""
-    out = subprocess.run([sys.executable, "-m", "dvc", "status", "--json"], cwd=cwd, capture_output=True, text=True, check=True).stdout
-    return sorted(json.loads(out or "{}"))
-
-
 def params_stale(cwd: Path | None = None) -> list[str]:
     """Declared stages whose params in ``dvc.lock`` differ from ``params.yaml`` now.
 
@@ -106,17 +99,6 @@ def _lookup(tree, dotted: str):
             return KeyError  # a sentinel no recorded value equals
         tree = tree[part]
     return tree
-
-
-def scheduled(cwd: Path | None = None) -> dict[str, int]:
-    """What Snakemake would run now: rule → number of jobs."""
-    out = subprocess.run(snakemake_cmd(1, dry_run=True), cwd=cwd, capture_output=True, text=True, check=True).stdout
-    jobs = {}
-    for line in out.splitlines():
-        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
-        if m and m.group(1) not in ("total", "all", "count"):
-            jobs[m.group(1)] = int(m.group(2))
-    return jobs
 
 
 def snakemake_cmd(cores: int, dry_run: bool = False, extra: list[str] = ()) -> list[str]:
