@@ -148,3 +148,10 @@ def test_lineage_of_a_headline_cell_reaches_the_raw_data(repo):
     assert re.search(r"out: data/ppi/raw  md5 [0-9a-f]{32}", out)
     assert re.search(r"mlflow run: [0-9a-f]{32}  commit: [0-9a-f]{40}", out)
     assert "param active.ppi.finetune" in out
+
+
+def test_snakemake_html_report_holds_the_figures(repo):
+    d, env, _ = repo
+    sh(sys.executable, "-m", "snakemake", "--report", "report.html", cwd=d, env=env)
+    html = (d / "report.html").read_text(errors="replace")
+    assert (d / "report.html").stat().st_size > 100_000 and "ecg_auroc_vs_n_linear.png" in html
