@@ -50,17 +50,13 @@ def save_weights(path: Path, state: dict[str, Any]) -> None:
     save_checkpoint(path, {k: v.detach().cpu() if torch.is_tensor(v) else v for k, v in state.items()})
 
 
-def load_weights(path: Path) -> dict[str, Any]:
-    return load_checkpoint(path)
-
-
 def initial_encoder(run, build) -> torch.nn.Module:
     """The encoder fine-tuning starts from: the PT run's weights, or (``no_pt``) ``build()`` under the run's seed."""
     if run.pretrain_dir is None:
         torch.manual_seed(run.seed)
         return build()
     encoder = build()
-    encoder.load_state_dict(load_weights(run.pretrain_dir / "encoder.pt"))
+    encoder.load_state_dict(load_checkpoint(run.pretrain_dir / "encoder.pt"))
     return encoder
 
 

@@ -1,8 +1,8 @@
 """Lineage of a result: from a report cell (or any output path) back to the raw data checksums.
 
 It reads what the tools already record, and keeps no books of its own: ``dvc.lock`` gives each
-stage's command, params and the hashes of its deps and outs; the stage's own output JSON names its
-MLflow run, whose tags hold the git commit and dirty flag; ``dvc status`` says what is stale.
+stage's command, params and the hashes of its deps and outs; the MLflow run tagged with the output
+and its hash holds the git commit and dirty flag; ``dvc status`` says what is stale.
 """
 
 from __future__ import annotations
@@ -109,9 +109,9 @@ def trace(paths: list[str], lock: dict[str, dict] | None = None, stale: dict[str
             node.stale = "STALE: " + "; ".join(_describe(c) for c in stale[name])
         nodes[name] = node
         for dep in deps:
-            ups = [producer(lock, dep)] if producer(lock, dep) else producers_below(lock, dep)
-            for up in ups:
-                if up and up != name and _keep(lock[up], allowed):
+            direct = producer(lock, dep)
+            for up in [direct] if direct else producers_below(lock, dep):
+                if up != name and _keep(lock[up], allowed):
                     node.parents.append(visit(up))
         if node.stale == "up to date" and any(p.stale != "up to date" for p in node.parents):
             node.stale = "STALE: an upstream stage changed"

@@ -45,13 +45,12 @@ def git_state(root: Path | None = None) -> dict[str, str]:
 
 def content_hash(path: str | os.PathLike) -> str:
     """SHA-256 of a file, or of a folder's sorted (relative path, file hash) list."""
+    from metapt.io import sha256_file
+
     path = Path(path)
-    h = hashlib.sha256()
     if path.is_file():
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        return h.hexdigest()
+        return sha256_file(path)
+    h = hashlib.sha256()
     for p in sorted(q for q in path.rglob("*") if q.is_file() and q.name != ".snakemake_timestamp"):
         h.update(f"{p.relative_to(path).as_posix()}\0{content_hash(p)}\n".encode())
     return h.hexdigest()
@@ -117,14 +116,20 @@ class StageRun:
 @contextmanager
 def stage_run(stage: str, run_name: str, params: dict[str, Any], inputs: list[str | os.PathLike] = (), profile: str = "embedded",
               output: str | os.PathLike | None = None) -> Iterator[StageRun]:
-    """Record a stage job. Outside the workflow (no ``METAPT_DEFER_TRACKING``) it is published on success."""
+    """Record a stage job. Outside the workflow (no ``METAPT_DEFER_TRACKING``) it is published on success.
+
+    Inside the workflow the input checksums are the ``dvc.lock`` dep hashes that ``publish`` tags, so
+    the job does not re-read its inputs (gigabytes per job with the paper's data); a job run on its
+    own hashes them here.
+    """
     tags = {"metapt.stage": stage, "metapt.profile": profile, "metapt.output": str(output or ""), **git_state()}
-    for p in inputs:
+    deferred = bool(os.environ.get(DEFER_ENV))
+    for p in inputs if not deferred else ():
         if Path(p).exists():
             tags[f"input.sha256.{Path(p).as_posix()}"] = content_hash(p)
     tracked = StageRun(stage, run_name, profile, params, tags)
     yield tracked
-    if output is not None and not os.environ.get(DEFER_ENV):
+    if output is not None and not deferred:
         publish([Path(output)])
 
 

@@ -22,9 +22,8 @@ from pathlib import Path
 from metapt.config import switch_profile
 
 
-
 def rule_name(addressing: str) -> str:
-    """The Snakemake rule of a DVC stage (same mapping as workflow/rules/common.smk)."""
+    """The Snakemake rule of a DVC stage: ``finetune_ppi@meta-0`` → ``finetune_ppi__meta_0``."""
     return "".join(c if c.isalnum() else "_" for c in addressing.replace("@", "__"))
 
 
@@ -123,20 +122,6 @@ def reproduce(profile: str | None = None, cores: int = 2, dry_run: bool = False,
     return code
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--profile", choices=["embedded", "paper"], help="switch params.yaml's active profile first")
-    ap.add_argument("--cores", type=int, default=2)
-    ap.add_argument("--dry-run", action="store_true", help="list the jobs that would run")
-    ap.add_argument("extra", nargs="*", help="further snakemake arguments (after --)")
-    args = ap.parse_args(argv)
-    return reproduce(args.profile, args.cores, args.dry_run, args.extra)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def commit_stages(names: list[str], cwd: Path | None = None) -> list[str]:
     """``dvc commit`` of exactly these stages, through one DVC index.
 
@@ -167,3 +152,17 @@ def commit_stages(names: list[str], cwd: Path | None = None) -> list[str]:
     for p, times in mtimes.items():
         os.utime(p, ns=times)
     return sorted(s.addressing for s in stages)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--profile", choices=["embedded", "paper"], help="switch params.yaml's active profile first")
+    ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--dry-run", action="store_true", help="list the jobs that would run")
+    ap.add_argument("extra", nargs="*", help="further snakemake arguments (after --)")
+    args = ap.parse_args(argv)
+    return reproduce(args.profile, args.cores, args.dry_run, args.extra)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

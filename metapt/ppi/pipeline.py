@@ -65,18 +65,17 @@ def pretrain(profile: Profile, run: runs.Run, progress: bool = True) -> Path:
 
 
 # ---------------------------------------------------------------------------------------- finetune
-def task_sets(profile: Profile, run: runs.Run) -> dict[str, np.ndarray | None]:
+def task_sets(profile: Profile, run: runs.Run) -> list[str]:
     """Which FT label sets this PT run is evaluated on: all 40 tasks, and/or the held-out fold's 10.
 
     An access-free PT run (it never saw FT data) serves every setting, so it is also fine-tuned on the
     held-out tasks; a run meta-trained for the held-out setting is evaluated only there.
     """
     if run.setting == "heldout":
-        return {"heldout": "heldout"}
-    sets = {"all": None}
+        return ["heldout"]
     if run.method in runs.PPI_ACCESS_FREE and "heldout" in profile.ppi.grid.settings:
-        sets["heldout"] = "heldout"
-    return sets
+        return ["all", "heldout"]
+    return ["all"]
 
 
 def finetune(profile: Profile, run: runs.Run, progress: bool = False) -> Path:
@@ -90,8 +89,8 @@ def finetune(profile: Profile, run: runs.Run, progress: bool = False) -> Path:
     with stage_run("finetune", f"ppi/{run.name}", params, [p for p in (run.pretrain_dir, runs.processed_dir("ppi")) if p], profile.name, output=run.finetune_dir) as tracked:
         results, states = {}, {}
         t0 = time.perf_counter()
-        for name, which in task_sets(profile, run).items():
-            access = "heldout" if which == "heldout" else "full"
+        for name in task_sets(profile, run):
+            access = "heldout" if name == "heldout" else "full"
             sink: dict[str, Any] = {}
             results[name] = _finetune_and_test(encoder, graphs, splits, cfg, access=access, fold=cfg.grid.heldout_fold, device=device, progress=progress, states=sink)
             states.update({f"{name}/{k}": v for k, v in sink.items()})
