@@ -1,6 +1,6 @@
 """Run the pipeline: Snakemake executes what is stale, the jobs that ran are committed to DVC.
 
-    python -m metapt.workflow [--profile embedded|paper] [--cores N] [--dry-run] [-- extra snakemake args]
+    python -m metapt.workflow [--profile embedded|paper] [--cores N] [--dry-run] [--pull] [-- extra snakemake args]
 
 Snakemake reruns on changed inputs (mtimes), and on params through ``dvc.lock`` (see
 ``workflow/rules/common.smk``), so it agrees with ``dvc status`` whichever tool built an output
@@ -154,13 +154,61 @@ def commit_stages(names: list[str], cwd: Path | None = None) -> list[str]:
     return sorted(s.addressing for s in stages)
 
 
+def upstream_first(stages: list[dict]) -> list[dict]:
+    """The stages in an order where every producer comes before the stages that read its outputs."""
+    producer = {o: s["addressing"] for s in stages for o in s["outs"]}
+
+    def feeds(dep: str) -> set[str]:
+        return {name for out, name in producer.items() if out == dep or out.startswith(dep.rstrip("/") + "/") or dep.startswith(out.rstrip("/") + "/")}
+
+    needs = {s["addressing"]: set().union(*(feeds(d) for d in s["deps"])) - {s["addressing"]} for s in stages}
+    done: list[str] = []
+    while len(done) < len(stages):
+        ready = [name for name, ups in needs.items() if name not in done and ups <= set(done)]
+        if not ready:
+            raise ValueError(f"dvc.yaml has a cycle among {sorted(set(needs) - set(done))}")
+        done += ready
+    by_name = {s["addressing"]: s for s in stages}
+    return [by_name[n] for n in done]
+
+
+def pull(cwd: Path | None = None, jobs: int | None = None) -> dict[str, list[str]]:
+    """``dvc pull`` every output in ``dvc.lock`` from the remote, then give Snakemake the same view as DVC.
+
+    A pull writes outputs in no particular order, so Snakemake (mtimes) would rerun consumers that look
+    older than their inputs. Outputs of stages that ``dvc status`` calls up to date get increasing
+    mtimes, producers first; those of stale stages (code or params changed since the lock) get the
+    epoch, so both tools rerun exactly those and what they feed.
+    """
+    cwd = Path.cwd() if cwd is None else Path(cwd)
+    cmd = [sys.executable, "-m", "dvc", "pull"] + (["--jobs", str(jobs)] if jobs else [])
+    subprocess.run(cmd, cwd=cwd, check=True)
+    status = subprocess.run([sys.executable, "-m", "dvc", "status", "--json"], cwd=cwd, check=True, capture_output=True, text=True)
+    stale = set(json.loads(status.stdout or "{}"))
+    now, fresh = time.time(), []
+    for i, stage in enumerate(upstream_first(expanded_stages(cwd))):
+        for out in stage["outs"]:
+            path = cwd / out
+            stamp = 0.0 if stage["addressing"] in stale else now + 0.01 * i
+            for p in (path, path / ".snakemake_timestamp"):
+                if p.exists():
+                    os.utime(p, (stamp, stamp))
+        if stage["addressing"] not in stale:
+            fresh.append(stage["addressing"])
+    return {"fresh": fresh, "stale": sorted(stale)}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", choices=["embedded", "paper"], help="switch params.yaml's active profile first")
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--dry-run", action="store_true", help="list the jobs that would run")
+    ap.add_argument("--pull", action="store_true", help="first fetch every output in dvc.lock from the DVC remote (dvc pull)")
     ap.add_argument("extra", nargs="*", help="further snakemake arguments (after --)")
     args = ap.parse_args(argv)
+    if args.pull:
+        got = pull()
+        print(f"dvc pull: {len(got['fresh'])} stage(s) up to date, {len(got['stale'])} stale: {got['stale']}", flush=True)
     return reproduce(args.profile, args.cores, args.dry_run, args.extra)
 
 

@@ -1,12 +1,17 @@
-"""Shared integration fixtures: a loopback HTTP server for the download paths (127.0.0.1 only)."""
+"""Shared integration fixtures: a loopback HTTP server for the download paths (127.0.0.1 only), and
+the tiny pipeline (`.test/params.yaml`) built once in a copy of the repository."""
 
 from __future__ import annotations
 
 import re
+import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+
+from tests.integration.tiny import TinyBuild, copy_repo, run_results, sh
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -60,3 +65,14 @@ def server():
 def _no_proxy(monkeypatch):
     for var in ("no_proxy", "NO_PROXY"):
         monkeypatch.setenv(var, "*")
+
+
+@pytest.fixture(scope="session")
+def tiny_build(tmp_path_factory) -> TinyBuild:
+    """The tiny pipeline, built from nothing by the one command, locally on 2 cores."""
+    dst = tmp_path_factory.mktemp("pipeline") / "repo"
+    env = copy_repo(dst)
+    t0 = time.perf_counter()
+    run = sh(sys.executable, "-m", "metapt.workflow", "--cores", "2", cwd=dst, env=env, check=False)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return TinyBuild(dst, env, time.perf_counter() - t0, run_results(dst))

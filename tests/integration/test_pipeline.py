@@ -11,41 +11,19 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.integration.tiny import sh
+
 pytestmark = pytest.mark.timeout(900)
 
 
-def sh(*cmd, cwd, env, check=True) -> subprocess.CompletedProcess:
-    return subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, capture_output=True, text=True, check=check)
-
-
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    dst = tmp_path_factory.mktemp("pipeline") / "repo"
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    for f in files:
-        if (ROOT / f).is_file() and f != "dvc.lock":  # the checkout's own results are not this run's
-            (dst / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / f, dst / f)
-    shutil.copy2(dst / ".test" / "params.yaml", dst / "params.yaml")
-    env = {**os.environ, "PYTHONPATH": str(dst), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "MLFLOW_TRACKING_URI": f"sqlite:///{dst.parent / 'mlflow.db'}", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
-    sh("git", "init", "-q", cwd=dst, env=env)
-    sh("git", "add", "-A", cwd=dst, env=env)
-    sh("git", "commit", "-qm", "copy", cwd=dst, env=env)
-    t0 = time.perf_counter()
-    run = sh(sys.executable, "-m", "metapt.workflow", "--cores", "2", cwd=dst, env=env, check=False)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    return dst, env, time.perf_counter() - t0
+def repo(tiny_build):
+    return tiny_build.repo, tiny_build.env, tiny_build.seconds
 
 
 def dvc_changed(repo_dir, env) -> set[str]:
@@ -88,6 +66,26 @@ def test_noop_rerun_does_nothing(repo):
     out = sh(sys.executable, "-m", "metapt.workflow", "--cores", "2", cwd=d, env=env)
     assert "Nothing to be done" in out.stdout + out.stderr
     print(f"no-op rerun: {time.perf_counter() - t0:.1f} s")
+
+
+def test_fresh_clone_pulls_from_the_remote_and_reruns_nothing(repo, tmp_path):
+    """Outputs are shared through a DVC remote (a local folder here; S3 on a site), not by copying."""
+    d, env, _ = repo
+    sh(sys.executable, "-m", "dvc", "remote", "add", "--default", "--force", "shared", tmp_path / "remote", cwd=d, env=env)
+    sh(sys.executable, "-m", "dvc", "push", cwd=d, env=env)
+    sh("git", "add", "dvc.lock", ".dvc/config", cwd=d, env=env)
+    sh("git", "commit", "-qm", "results of the tiny pipeline", cwd=d, env=env)
+    clone = tmp_path / "clone"
+    sh("git", "clone", "-q", d, clone, cwd=tmp_path, env=env)
+    env = {**env, "PYTHONPATH": str(clone), "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'clone-mlflow.db'}"}
+    t0 = time.perf_counter()
+    run = sh(sys.executable, "-m", "metapt.workflow", "--pull", "--cores", "2", cwd=clone, env=env)
+    out = run.stdout + run.stderr
+    assert re.search(r"dvc pull: \d+ stage\(s\) up to date, 0 stale", out) and "Nothing to be done" in out, out[-3000:]
+    assert not (clone / ".cache/logs").exists()  # no job ran
+    assert (clone / "results/report/summary.json").read_bytes() == (d / "results/report/summary.json").read_bytes()
+    assert dvc_changed(clone, env) == set()
+    print(f"clone + dvc pull + workflow: 0 jobs rerun, {time.perf_counter() - t0:.1f} s")
 
 
 def test_changed_ft_param_reruns_exactly_its_dependants(repo):

@@ -52,11 +52,12 @@ def expand_dep(path, out_paths):
 
 
 def resources_for(meta):
-    """Scheduler hints from the stage's `meta:`; GPU requests only when the profile runs on a GPU."""
+    """Scheduler hints from the stage's `meta:`. They are sized for the paper on GPU nodes: a profile
+    that runs on the CPU (the embedded one) keeps only the runtime and takes the executor profile's
+    default memory and cores, so small jobs share a node."""
     res = dict(meta.get("resources", {}))
     if ACTIVE["device"] == "cpu":
-        res.pop("gpu", None)
-        res.pop("cpus_per_gpu", None)
+        res = {k: v for k, v in res.items() if k == "runtime"}
     return res
 
 

@@ -1,0 +1,58 @@
+"""The tiny pipeline (`.test/params.yaml`) in a throwaway copy of the repository: helpers shared by the
+integration tests that build it locally, on SLURM, or from a DVC remote."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def sh(*cmd, cwd, env, check=True) -> subprocess.CompletedProcess:
+    return subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, capture_output=True, text=True, check=check)
+
+
+def copy_repo(dst: Path) -> dict[str, str]:
+    """Copy the checkout's tracked and untracked-but-not-ignored files (not its dvc.lock: the checkout's
+    results are not this run's) into ``dst`` with `.test/params.yaml` active and a git history of its
+    own, MLflow database beside it; returns the environment to run commands there with."""
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for f in files:
+        if (ROOT / f).is_file() and f != "dvc.lock":
+            (dst / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / f, dst / f)
+    shutil.copy2(dst / ".test" / "params.yaml", dst / "params.yaml")
+    env = {**os.environ, "PYTHONPATH": str(dst), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "MLFLOW_TRACKING_URI": f"sqlite:///{dst.parent / 'mlflow.db'}", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t", "no_proxy": "*", "NO_PROXY": "*"}
+    sh("git", "init", "-q", cwd=dst, env=env)
+    sh("git", "add", "-A", cwd=dst, env=env)
+    sh("git", "commit", "-qm", "copy", cwd=dst, env=env)
+    return env
+
+
+def run_results(repo: Path) -> dict[str, dict]:
+    """Every FT run's scores (``finetune.json`` without wall times), keyed by output folder."""
+
+    def strip(tree):
+        if isinstance(tree, dict):
+            return {k: strip(v) for k, v in tree.items() if "wall" not in k}
+        return [strip(v) for v in tree] if isinstance(tree, list) else tree
+
+    return {str(f.parent.relative_to(repo)): strip(json.loads(f.read_text())["results"]) for f in sorted(repo.glob("results/*/finetune/*/finetune.json"))}
+
+
+@dataclass
+class TinyBuild:
+    repo: Path
+    env: dict[str, str]
+    seconds: float
+    runs: dict[str, dict]  # run_results() right after the build, before any test changes params
+
+
