@@ -6,6 +6,8 @@
     python3 bootstrap.py test        # create .venv, install the locked dependencies, run the test suite
     python3 bootstrap.py bench       # same setup, then the hyper-step benchmark (benchmarks/README.md)
     python3 bootstrap.py lineage ppi/full/meta/test_hard_auroc/full   # where a report cell comes from
+    python3 bootstrap.py tracking-server   # a site's shared MLflow server (mlflow.db, mlartifacts/, 127.0.0.1:5000);
+                                           # jobs then set MLFLOW_TRACKING_URI=http://127.0.0.1:5000; later flags override
 
 The virtual environment is reinstalled only when requirements-lock.txt changes.
 """
@@ -51,6 +53,8 @@ def main(argv: list[str]) -> int:
         "bench": [PY, "-m", "benchmarks.hyperstep", *argv[1:]],
         "reproduce": [PY, "-m", "metapt.workflow", *argv[1:]],
         "lineage": [PY, "stages/lineage.py", *argv[1:]],
+        "tracking-server": [PY, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{ROOT / 'mlflow.db'}",
+                            "--artifacts-destination", ROOT / "mlartifacts", "--host", "127.0.0.1", "--port", "5000", *argv[1:]],
     }
     if not argv or argv[0] not in tasks:
         print(__doc__, file=sys.stderr)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import re
 import subprocess
 import time
@@ -137,28 +138,93 @@ def stage_run(stage: str, run_name: str, params: dict[str, Any], inputs: list[st
 def _client():
     import mlflow
 
-    mlflow.set_tracking_uri(tracking_uri())
+    uri = tracking_uri()
+    if uri.startswith("sqlite:"):
+        _create_sqlite_store(uri)
+    mlflow.set_tracking_uri(uri)
     return mlflow.MlflowClient()
 
 
+def _create_sqlite_store(uri: str) -> None:
+    """Create a missing SQLite store whole, then link it into place.
+
+    MLflow creates and migrates a new database's tables on first open, unguarded: jobs opening a fresh
+    store at once fail ("table experiments already exists", "duplicate column name: step") and may leave
+    it half-migrated. So a job builds one under a private name and hard-links it in; if another's link
+    came first, it uses that one. A lock on the folder (where the file system has one: not NFS) spares
+    the others the 2 s build.
+    """
+    import fcntl
+
+    from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+    from sqlalchemy.engine import make_url
+
+    db = make_url(uri).database
+    if not db or db == ":memory:" or Path(db).exists():
+        return
+    db, folder = Path(db), os.open(Path(db).parent, os.O_RDONLY)
+    tmp = db.with_name(f".{db.name}.{os.getpid()}.new")
+    try:
+        try:
+            fcntl.flock(folder, fcntl.LOCK_EX)
+        except OSError:
+            pass
+        if not db.exists():
+            SqlAlchemyStore(f"sqlite:///{tmp}", DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH).engine.dispose()
+            os.link(tmp, db)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+        os.close(folder)
+
+
+def _retry(call, *args, attempts: int = 6, **kwargs):
+    """``call(*args, **kwargs)``, again after a jittered, doubling pause while the store says "database is locked".
+
+    Jobs publishing at once contend for one SQLite file: a write that waits past SQLite's busy timeout
+    (20 s in MLflow's sessions, 5 s when the store is opened) fails although nothing is wrong. Any other
+    error is raised at once. The call must be safe to repeat: a locked write was rolled back.
+    """
+    for attempt in range(attempts):
+        try:
+            return call(*args, **kwargs)
+        except Exception as e:  # MlflowException, or sqlalchemy's OperationalError while the store is opened
+            if "database is locked" not in str(e) or attempt == attempts - 1:
+                raise
+            time.sleep(random.uniform(0.5, 1.5) * 2 ** attempt)
+
+
 def experiment_id(client, name: str) -> str:
+    """The experiment's id, created if missing (a concurrent job may create it first: then it is looked up again).
+
+    With a local SQLite store artifacts go beside it, in ``mlartifacts/``; a tracking server stores them itself.
+    """
+    from mlflow.exceptions import MlflowException
+
     exp = client.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
     artifacts = (Path.cwd() / "mlartifacts").as_uri() if tracking_uri().startswith("sqlite:") else None
-    return client.create_experiment(name, artifact_location=artifacts)
+    try:
+        return client.create_experiment(name, artifact_location=artifacts)
+    except MlflowException as e:
+        if e.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+        return client.get_experiment_by_name(name).experiment_id
 
 
 def start_pipeline_run(profile: str, targets: str = "all") -> str:
     """The parent run of one workflow invocation."""
-    client = _client()
-    exp = experiment_id(client, os.environ.get(EXPERIMENT_ENV, f"metapt-{profile}"))
+    client = _retry(_client)
+    exp = _retry(experiment_id, client, os.environ.get(EXPERIMENT_ENV, f"metapt-{profile}"))
     tags = {"metapt.stage": "pipeline", "metapt.profile": profile, "metapt.targets": targets, **git_state()}
-    return client.create_run(exp, tags=tags, run_name=f"pipeline-{profile}").info.run_id
+    return _retry(client.create_run, exp, tags=tags, run_name=f"pipeline-{profile}").info.run_id
 
 
 def end_pipeline_run(run_id: str, ok: bool) -> None:
-    _client().set_terminated(run_id, "FINISHED" if ok else "FAILED")
+    _retry(_retry(_client).set_terminated, run_id, "FINISHED" if ok else "FAILED")
 
 
 def publish(outputs: list[Path], parent_run_id: str | None = None, lock: dict[str, dict] | None = None) -> list[str]:
@@ -175,8 +241,8 @@ def publish(outputs: list[Path], parent_run_id: str | None = None, lock: dict[st
         if not rec_file.is_file():
             continue
         rec = json.loads(rec_file.read_text())
-        client = client or _client()
-        exp = experiment_id(client, os.environ.get(EXPERIMENT_ENV, f"metapt-{rec['profile']}"))
+        client = client or _retry(_client)
+        exp = _retry(experiment_id, client, os.environ.get(EXPERIMENT_ENV, f"metapt-{rec['profile']}"))
         tags = dict(rec["tags"])
         if parent_run_id or os.environ.get(PARENT_ENV):
             tags["mlflow.parentRunId"] = parent_run_id or os.environ[PARENT_ENV]
@@ -185,18 +251,18 @@ def publish(outputs: list[Path], parent_run_id: str | None = None, lock: dict[st
             tags["dvc.stage"] = stage
             tags.update({f"dvc.out.{o['path']}": o.get("md5", "?") for o in entry.get("outs", [])})
             tags.update({f"dvc.dep.{d['path']}": d.get("md5", "?") for d in entry.get("deps", []) if d["path"].startswith(("data/", "results/"))})
-        run = client.create_run(exp, start_time=rec["start_ms"], tags=tags, run_name=rec["run_name"])
+        run = _retry(client.create_run, exp, start_time=rec["start_ms"], tags=tags, run_name=rec["run_name"])
         rid = run.info.run_id
         params = [Param(k, v) for k, v in rec["params"].items()]
         metrics = [Metric(k, v, rec["end_ms"], int(s)) for k, pts in rec["metrics"].items() for s, v in pts]
         for i in range(0, len(params), 100):
-            client.log_batch(rid, params=params[i:i + 100])
+            _retry(client.log_batch, rid, params=params[i:i + 100])
         for i in range(0, len(metrics), 1000):
-            client.log_batch(rid, metrics=metrics[i:i + 1000])
-        client.log_batch(rid, tags=[RunTag("metapt.record", str(rec_file))])
+            _retry(client.log_batch, rid, metrics=metrics[i:i + 1000])
+        _retry(client.log_batch, rid, tags=[RunTag("metapt.record", str(rec_file))])
         for name in rec["artifacts"]:
-            client.log_artifact(rid, str(Path(out) / name))
-        client.set_terminated(rid, "FINISHED", end_time=rec["end_ms"])
+            _retry(client.log_artifact, rid, str(Path(out) / name))
+        _retry(client.set_terminated, rid, "FINISHED", end_time=rec["end_ms"])
         ids.append(rid)
     return ids
 
