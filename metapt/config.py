@@ -77,6 +77,14 @@ class ECGData(_Strict):
 class ECGGrid(_Strict):
     methods: list[Literal["simclr"]] = ["simclr"]  # no_pt is always there: it needs no PT job
     labels: list[int] = Field([10, 25, 50, 100, 250, 500], min_length=1, description="N: labelled examples for MetaFT and FT")
+    partial_ft_labels: list[int] = Field([], description="N_FT for partial access: meta-SimCLR that learned from N < N_FT labels is "
+                                         "also fine-tuned on N_FT labels (every method is fine-tuned at N_FT, to compare)")
+
+    def ft_labels(self, learned_from: int | None = None) -> list[int]:
+        """The FT budgets of a run: every N and N_FT for the baselines; N, then each N_FT > N, for meta-SimCLR at N."""
+        if learned_from is None:
+            return sorted(set(self.labels) | set(self.partial_ft_labels))
+        return [learned_from] + sorted(n for n in set(self.partial_ft_labels) if n > learned_from)
 
 
 class ECGParams(ECGConfig):

@@ -92,7 +92,8 @@ def order_methods(domain: str, methods) -> list[str]:
     """The paper's row order, then any other method alphabetically."""
     fixed = METHOD_ORDER.get(domain, [])
     present = set(methods)
-    return [m for m in fixed if m in present] + sorted(present - set(fixed))
+    by_name_then_n = lambda m: (m.partition("@")[0], int(m.partition("@")[2]) if m.partition("@")[2].isdigit() else -1, m)  # noqa: E731
+    return [m for m in fixed if m in present] + sorted(present - set(fixed), key=by_name_then_n)
 
 
 def order_settings(domain: str, settings) -> list[str]:
@@ -182,9 +183,14 @@ def make_cell(domain: str, key: tuple, by_seed: dict) -> dict:
     }
 
 
+def is_meta(domain: str, method: str) -> bool:
+    """The meta method, or its partial-access variant (``meta_simclr@25``: learned from 25 labels, fine-tuned on more)."""
+    return method == META[domain] or method.startswith(f"{META[domain]}@")
+
+
 def best_baseline(column: list[dict], domain: str) -> dict | None:
     """Highest-mean cell among the non-meta methods in one column (oracle excluded); ties go to row order."""
-    candidates = [c for c in column if c["method"] != META[domain] and c["method"] not in UPPER_BOUNDS and _isnum(c["mean"])]
+    candidates = [c for c in column if not is_meta(domain, c["method"]) and c["method"] not in UPPER_BOUNDS and _isnum(c["mean"])]
     if not candidates:
         return None
     rank = {m: i for i, m in enumerate(order_methods(domain, [c["method"] for c in candidates]))}
@@ -218,7 +224,7 @@ def domain_cells(evaluation: dict) -> list[dict]:
         columns[(c["setting"], c["metric"], c["mode"])].append(c)
     for column in columns.values():
         for c in column:
-            if c["method"] == META[domain]:
+            if is_meta(domain, c["method"]):
                 c.update(compare(c, best_baseline(column, domain)))
     settings = order_settings(domain, {c["setting"] for c in cells})
     methods = order_methods(domain, {c["method"] for c in cells})
@@ -282,8 +288,7 @@ def markdown_table(cells: list[dict], domain: str, metric: str, mode: str) -> st
     for m in methods:
         row = [format_cell(at[(s, m)], bold=top[s] is at[(s, m)]) if (s, m) in at else "—" for s in settings]
         lines.append(f"| {m} | {' | '.join(row)} |")
-    meta = META[domain]
-    if any((s, meta) in at for s in settings):
+    for meta in (m for m in methods if is_meta(domain, m)):
         row = [format_delta(at[(s, meta)]) if (s, meta) in at else "—" for s in settings]
         lines.append(f"| Δ {meta} − best baseline | {' | '.join(row)} |")
     return "\n".join(lines)
@@ -462,7 +467,7 @@ def fig_auroc_vs_n(cells: list[dict], mode: str, out: Path) -> Path | None:
     """(e) ECG macro AUROC against the number of labelled examples, mean with 95% CI per method."""
     metric = HEADLINE["ecg"][0]
     cells = [c for c in cells if c["domain"] == "ecg" and c["metric"] == metric and c["mode"] == mode
-             and n_of(c["setting"]) is not None and _isnum(c["mean"])]
+             and n_of(c["setting"]) is not None and _isnum(c["mean"]) and "@" not in c["method"]]  # partial access: in the tables
     if not cells:
         return None
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -607,7 +612,7 @@ def verdict_lines(cells: list[dict]) -> list[str]:
     for domain in DOMAINS:
         mode = headline_mode(domain, {c["mode"] for c in cells if c["domain"] == domain})
         for c in cells:
-            if c["domain"] == domain and c["method"] == META[domain] and c["metric"] == HEADLINE[domain][0] and c["mode"] == mode:
+            if c["domain"] == domain and is_meta(domain, c["method"]) and c["metric"] == HEADLINE[domain][0] and c["mode"] == mode:
                 d = f"Δ = {_pts(c.get('delta_mean')):+.1f} points" if _isnum(c.get("delta_mean")) else "no Δ"
                 out.append(f"- `{c['id']}`: {c['method']} {verdict(c)}; {d}, {_fmt_p(c.get('p_value'))}.")
     return out

@@ -47,12 +47,12 @@ def pretrain(profile: Profile, run: runs.Run, progress: bool = True) -> Path:
 
 
 def finetune(profile: Profile, run: runs.Run, progress: bool = False) -> Path:
-    """Final FT at every N of the grid (baselines) or at the run's own N (meta-SimCLR)."""
+    """Final FT at every N and N_FT of the grid (baselines), or at the run's own N and each larger N_FT (meta-SimCLR)."""
     device = jobs.setup(profile)
     cfg = profile.ecg
     x, y, pt_idx, test_idx = load_processed()
     encoder = jobs.initial_encoder(run, lambda: _encoder(profile)).to(device)
-    labels = [run.labels] if run.labels is not None else list(cfg.grid.labels)
+    labels = cfg.grid.ft_labels(run.labels)
     params = {"finetune": {k: v.model_dump() for k, v in cfg.finetune.items()}, "ft_seeds": list(cfg.ft_seeds), "labels": labels, "run": run.name}
     with stage_run("finetune", f"ecg/{run.name}", params, [p for p in (run.pretrain_dir, runs.processed_dir("ecg")) if p], profile.name, output=run.finetune_dir) as tracked:
         results, states = {}, {}
@@ -65,14 +65,20 @@ def finetune(profile: Profile, run: runs.Run, progress: bool = False) -> Path:
         return jobs.write_finetune(run, tracked, results, states, time.perf_counter() - t0)
 
 
+def partial_method(run: runs.Run) -> str:
+    """The table row of a meta-SimCLR run fine-tuned on more labels than it learned from: ``meta_simclr@25``."""
+    return f"{run.method}@{run.labels}"
+
+
 def evaluation(profile: Profile) -> dict[str, Any]:
     rows, pretrain_log = [], []
     for run in runs.ecg_runs(profile):
         ft = read_json(run.finetune_dir / "finetune.json")
         pt = jobs.pretrain_log(run)
         for setting, modes in ft["results"].items():
+            method = run.method if setting == f"N={run.labels}" or run.labels is None else partial_method(run)
             for mode, ev in modes.items():
-                rows.append({"domain": "ecg", "setting": setting, "method": run.method, "seed": run.seed, "mode": mode, "metric": "test_macro_auroc",
+                rows.append({"domain": "ecg", "setting": setting, "method": method, "seed": run.seed, "mode": mode, "metric": "test_macro_auroc",
                              "value": ev["test_macro_auroc"], "n_ft_seeds": len(ev["runs"]), "pt_run": run.pretrain_dir and str(run.pretrain_dir), "ft_run": str(run.finetune_dir)})
         if run.pretrain_dir is None:
             continue
