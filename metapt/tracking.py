@@ -224,7 +224,8 @@ def start_pipeline_run(profile: str, targets: str = "all") -> str:
 
 
 def end_pipeline_run(run_id: str, ok: bool) -> None:
-    _retry(_retry(_client).set_terminated, run_id, "FINISHED" if ok else "FAILED")
+    client = _retry(_client)
+    _retry(client.set_terminated, run_id, "FINISHED" if ok else "FAILED")
 
 
 def publish(outputs: list[Path], parent_run_id: str | None = None, lock: dict[str, dict] | None = None) -> list[str]:
