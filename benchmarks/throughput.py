@@ -310,11 +310,11 @@ def eta_rows(ppi: dict, ecg: dict, profile: Profile = PAPER, sizes: DataSizes = 
         return int(len(e.ft_seeds) * steps), len(e.ft_seeds) * secs
 
     base = [r for r in eruns if r.labels is None]
-    every_n = [ecg_ft(n) for n in e.grid.labels]
-    rows.append(_row("finetune_ecg no_pt/simclr (every N)", len(base), sum(s for s, _ in every_n), sum(t for _, t in every_n)))
+    every_n = [ecg_ft(n) for n in e.grid.ft_labels()]
+    rows.append(_row("finetune_ecg no_pt/simclr (every N and N_FT)", len(base), sum(s for s, _ in every_n), sum(t for _, t in every_n)))
     for n in e.grid.labels:
-        s, t = ecg_ft(n)
-        rows.append(_row(f"finetune_ecg meta_simclr N={n}", sum(r.labels == n for r in eruns), s, t))
+        budgets = [ecg_ft(m) for m in e.grid.ft_labels(n)]  # N, then each partial-access N_FT > N
+        rows.append(_row(f"finetune_ecg meta_simclr N={n}", sum(r.labels == n for r in eruns), sum(s for s, _ in budgets), sum(t for _, t in budgets)))
     rows.append(["total", sum(r[1] for r in rows), "", "", "", sum(r[5] for r in rows)])
     return rows
 
