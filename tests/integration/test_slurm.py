@@ -100,3 +100,20 @@ def test_tiny_pipeline_on_slurm_fails_cleanly_then_matches_the_local_run(slurm, 
     assert len(slurm_runs) == 7 and slurm_runs == tiny_build.runs
     assert sh(sys.executable, "-m", "dvc", "status", "--json", cwd=repo, env=env).stdout.strip() in ("{}", "")
     print(f"SLURM: {len(submitted) + 1} sbatch jobs, one failure injected and recovered, in {seconds:.0f} s")
+
+
+def test_paper_profile_sends_gpu_stages_to_the_gpu_partition(slurm, tmp_path):
+    """What a site's run would ask of SLURM (dry run): PT/FT with a GPU on `gpu_partition`, the rest on the default."""
+    repo = tmp_path / "repo"
+    env = copy_repo(repo)
+    shutil.copy2(ROOT / "params.yaml", repo / "params.yaml")
+    params = repo / "params.yaml"
+    params.write_text(params.read_text().replace("active: *embedded", "active: *paper"))
+    out = sh(sys.executable, "-m", "snakemake", "--dry-run", "--workflow-profile", "profiles/slurm", cwd=repo, env=env).stdout
+    jobs = re.findall(r"^rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", out, re.M)
+    by_rule = {name: dict(kv.split("=", 1) for kv in res.split(", ")) for name, res in jobs}
+    gpu = {n for n, r in by_rule.items() if r.get("gpu") == "1"}
+    assert gpu and all(n.startswith(("pretrain_", "finetune_")) for n in gpu)
+    assert all(by_rule[n]["slurm_partition"] == "gpu" and by_rule[n]["cpus_per_gpu"] == "4" for n in gpu)
+    assert {r["slurm_partition"] for n, r in by_rule.items() if n not in gpu} == {"cpu"}
+    assert {"preprocess_ppi", "evaluate_ecg", "report"} <= set(by_rule) - gpu

@@ -54,10 +54,13 @@ def expand_dep(path, out_paths):
 def resources_for(meta):
     """Scheduler hints from the stage's `meta:`. They are sized for the paper on GPU nodes: a profile
     that runs on the CPU (the embedded one) keeps only the runtime and takes the executor profile's
-    default memory and cores, so small jobs share a node."""
+    default memory and cores, so small jobs share a node. GPU jobs go to `config: gpu_partition` when
+    the executor profile names one (profiles/slurm), the others to its default partition."""
     res = dict(meta.get("resources", {}))
     if ACTIVE["device"] == "cpu":
         res = {k: v for k, v in res.items() if k == "runtime"}
+    if res.get("gpu") and config.get("gpu_partition"):
+        res["slurm_partition"] = config["gpu_partition"]
     return res
 
 
