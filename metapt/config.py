@@ -13,7 +13,7 @@ import re
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -76,8 +76,8 @@ class ECGData(_Strict):
 
 class ECGGrid(_Strict):
     methods: list[Literal["simclr"]] = ["simclr"]  # no_pt is always there: it needs no PT job
-    labels: list[int] = Field([10, 25, 50, 100, 250, 500], min_length=1, description="N: labelled examples for MetaFT and FT")
-    partial_ft_labels: list[int] = Field([], description="N_FT for partial access: meta-SimCLR that learned from N < N_FT labels is "
+    labels: list[Annotated[int, Field(ge=2)]] = Field([10, 25, 50, 100, 250, 500], min_length=1, description="N: labelled examples for MetaFT and FT")
+    partial_ft_labels: list[Annotated[int, Field(ge=2)]] = Field([], description="N_FT for partial access: meta-SimCLR that learned from N < N_FT labels is "
                                          "also fine-tuned on N_FT labels (every method is fine-tuned at N_FT, to compare)")
 
     def ft_labels(self, learned_from: int | None = None) -> list[int]:

@@ -20,6 +20,7 @@ import random
 import re
 import subprocess
 import time
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -164,7 +165,7 @@ def _create_sqlite_store(uri: str) -> None:
     if not db or db == ":memory:" or Path(db).exists():
         return
     db, folder = Path(db), os.open(Path(db).parent, os.O_RDONLY)
-    tmp = db.with_name(f".{db.name}.{os.getpid()}.new")
+    tmp = db.with_name(f".{db.name}.{uuid.uuid4().hex}.new")  # not the pid: jobs on two NFS clients may share one
     try:
         try:
             fcntl.flock(folder, fcntl.LOCK_EX)

@@ -107,12 +107,21 @@ def snakemake_cmd(cores: int, dry_run: bool = False, extra: list[str] = ()) -> l
     return cmd + list(extra)
 
 
-def reproduce(profile: str | None = None, cores: int = 2, dry_run: bool = False, extra: list[str] = (), cwd: Path | None = None) -> int:
-    """Bring every output up to date in the repository at ``cwd`` (default: here); returns Snakemake's exit code."""
+def reproduce(profile: str | None = None, cores: int = 2, dry_run: bool = False, extra: list[str] = (), cwd: Path | None = None,
+              from_remote: bool = False) -> int:
+    """Bring every output up to date in the repository at ``cwd`` (default: here); returns Snakemake's exit code.
+
+    ``from_remote``: first fetch what ``dvc.lock`` records from the DVC remote (``pull``), after the
+    profile switch, so that the stages pulled are those of the profile that runs. A dry run still pulls:
+    it then lists what is left to compute.
+    """
     t0 = time.perf_counter()
     cwd = Path.cwd() if cwd is None else Path(cwd)
     if profile is not None and switch_profile(profile, cwd / "params.yaml"):
         print(f"params.yaml: active profile is now {profile}", flush=True)
+    if from_remote:
+        got = pull(cwd)
+        print(f"dvc pull: {len(got['fresh'])} stage(s) up to date, {len(got['stale'])} stale: {got['stale']}", flush=True)
     code = subprocess.run(snakemake_cmd(cores, dry_run, extra), cwd=cwd).returncode
     if code == 0 and not dry_run:
         report = cwd / "results" / "report"
@@ -176,26 +185,37 @@ def pull(cwd: Path | None = None, jobs: int | None = None) -> dict[str, list[str
     """``dvc pull`` every output in ``dvc.lock`` from the remote, then give Snakemake the same view as DVC.
 
     A pull writes outputs in no particular order, so Snakemake (mtimes) would rerun consumers that look
-    older than their inputs. Outputs of stages that ``dvc status`` calls up to date get increasing
-    mtimes, producers first; those of stale stages (code or params changed since the lock) get the
-    epoch, so both tools rerun exactly those and what they feed.
+    older than their inputs, and would miss a code edit made before the pull. Outputs of stages that
+    ``dvc status`` calls up to date get increasing times, producers first; those of stale stages (code
+    or params changed since the lock) get a time older than any input, so both tools rerun exactly those
+    and what they feed.
     """
     cwd = Path.cwd() if cwd is None else Path(cwd)
-    cmd = [sys.executable, "-m", "dvc", "pull"] + (["--jobs", str(jobs)] if jobs else [])
+    # --allow-missing: stages declared since the lock was pushed (a new seed or N) have nothing to fetch
+    cmd = [sys.executable, "-m", "dvc", "pull", "--allow-missing"] + (["--jobs", str(jobs)] if jobs else [])
     subprocess.run(cmd, cwd=cwd, check=True)
     status = subprocess.run([sys.executable, "-m", "dvc", "status", "--json"], cwd=cwd, check=True, capture_output=True, text=True)
     stale = set(json.loads(status.stdout or "{}"))
     now, fresh = time.time(), []
     for i, stage in enumerate(upstream_first(expanded_stages(cwd))):
         for out in stage["outs"]:
-            path = cwd / out
-            stamp = 0.0 if stage["addressing"] in stale else now + 0.01 * i
-            for p in (path, path / ".snakemake_timestamp"):
-                if p.exists():
-                    os.utime(p, (stamp, stamp))
+            _stamp(cwd / out, LONG_AGO if stage["addressing"] in stale else now + 0.01 * i)
         if stage["addressing"] not in stale:
             fresh.append(stage["addressing"])
     return {"fresh": fresh, "stale": sorted(stale)}
+
+
+LONG_AGO = 86400.0  # 1970-01-02: older than any input. Not 0, which Snakemake reads as "no time".
+
+
+def _stamp(out: Path, when: float) -> None:
+    """Set the time Snakemake reads for an output: a folder's is its ``.snakemake_timestamp`` (else the
+    newest file inside, whose inodes the DVC cache shares), so the stamp goes there."""
+    if out.is_dir():
+        out = out / ".snakemake_timestamp"  # in .dvcignore: DVC never sees it
+        out.touch()
+    if out.exists():
+        os.utime(out, (when, when))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -206,10 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pull", action="store_true", help="first fetch every output in dvc.lock from the DVC remote (dvc pull)")
     ap.add_argument("extra", nargs="*", help="further snakemake arguments (after --)")
     args = ap.parse_args(argv)
-    if args.pull:
-        got = pull()
-        print(f"dvc pull: {len(got['fresh'])} stage(s) up to date, {len(got['stale'])} stale: {got['stale']}", flush=True)
-    return reproduce(args.profile, args.cores, args.dry_run, args.extra)
+    return reproduce(args.profile, args.cores, args.dry_run, args.extra, from_remote=args.pull)
 
 
 if __name__ == "__main__":

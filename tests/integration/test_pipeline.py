@@ -87,6 +87,16 @@ def test_fresh_clone_pulls_from_the_remote_and_reruns_nothing(repo, tmp_path):
     assert dvc_changed(clone, env) == set()
     print(f"clone + dvc pull + workflow: 0 jobs rerun, {time.perf_counter() - t0:.1f} s")
 
+    # A library edit made before the pull: the pulled outputs are newer than the edit, yet both tools
+    # must see the stages that import it as stale (their outputs get the epoch as mtime).
+    lib = clone / "metapt/ecg/augment_learned.py"
+    lib.write_text(lib.read_text() + "\n# an edit\n")
+    users = dvc_changed(clone, env)
+    assert users and all("_ecg" in u for u in users)
+    out = sh(sys.executable, "-m", "metapt.workflow", "--pull", "--dry-run", cwd=clone, env=env).stdout
+    assert f"{len(users)} stale" in out
+    assert snakemake_would_run(clone, env) == {rule(s) for s in users} | {"report"}
+
 
 def test_changed_ft_param_reruns_exactly_its_dependants(repo):
     d, env, _ = repo
