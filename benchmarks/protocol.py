@@ -15,6 +15,12 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 
+def sync(device: torch.device | None = None) -> None:
+    """Wait for queued GPU work, so that a timer around it measures it (no-op on the CPU)."""
+    if (device.type == "cuda") if device is not None else torch.cuda.is_available():
+        torch.cuda.synchronize(device)
+
+
 def interleaved_times(fns: dict[str, Callable[[], object]], rounds: int, warmup: int = 2) -> dict[str, list[float]]:
     """Run each function once per round, in turn, and return per-round wall times (s)."""
     for _ in range(warmup):
@@ -23,12 +29,10 @@ def interleaved_times(fns: dict[str, Callable[[], object]], rounds: int, warmup:
     times: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(rounds):
         for name, fn in fns.items():
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
+            sync()
             t0 = time.perf_counter()
             fn()
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
+            sync()
             times[name].append(time.perf_counter() - t0)
     return times
 

@@ -27,7 +27,7 @@ from torch.nn import functional as F
 
 from benchmarks.hyperstep import SIZES as PPI_SIZES
 from benchmarks.hyperstep import make_trainer, random_ego_graphs
-from benchmarks.protocol import print_table
+from benchmarks.protocol import print_table, sync
 from metapt.config import Profile, load_params
 from metapt.ecg.augment_learned import WarpAugmentation
 from metapt.ecg.experiment import _pairs, labelled_indices, metaft_sizes, stack
@@ -84,11 +84,6 @@ class DataSizes:
 
 # ---- timing ------------------------------------------------------------------------------------
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _reset_peak(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -116,14 +111,14 @@ def time_pt_steps(trainer: MetaPretrainer, steps: int, warmup: int, device: torc
     for _ in range(warmup):
         trainer._one_step()
     trainer.step = h * (1 + math.ceil(max(warmup, 1) / h)) - 1
-    _sync(device)
+    sync(device)
     _reset_peak(device)
     hyper, normal = [], []
     for _ in range(steps):
         is_hyper = trainer.is_hyper_step(trainer.step + 1)
         t0 = time.perf_counter()
         trainer._one_step()
-        _sync(device)
+        sync(device)
         (hyper if is_hyper else normal).append(time.perf_counter() - t0)
     if hyper and not normal:
         raise ValueError("time at least 2 steps: the window needs a hyper-step and a plain one")
@@ -135,12 +130,12 @@ def time_pt_steps(trainer: MetaPretrainer, steps: int, warmup: int, device: torc
 def time_calls(fn, steps: int, warmup: int, device: torch.device) -> dict[str, float]:
     for _ in range(warmup):
         fn()
-    _sync(device)
+    sync(device)
     _reset_peak(device)
     t0 = time.perf_counter()
     for _ in range(steps):
         fn()
-    _sync(device)
+    sync(device)
     return {"s_per_step": (time.perf_counter() - t0) / steps, "peak_mb": _peak_mb(device)}
 
 

@@ -58,6 +58,12 @@ def producers_below(lock: dict[str, dict], path: str) -> list[str]:
     return [n for n, st in lock.items() if any(o["path"].startswith(path) for o in st.get("outs", []))]
 
 
+def feeders(lock: dict[str, dict], path: str) -> list[str]:
+    """The stages a dep on ``path`` reads: the one whose output holds it, else (a folder dep) those with outputs inside it."""
+    direct = producer(lock, path)
+    return [direct] if direct else producers_below(lock, path)
+
+
 def _mlflow(outs: dict[str, str]) -> tuple[str | None, dict[str, str]]:
     """The MLflow run that produced these outputs (tagged with their current hash) and its git tags."""
     from metapt.tracking import find_run
@@ -109,8 +115,7 @@ def trace(paths: list[str], lock: dict[str, dict] | None = None, stale: dict[str
             node.stale = "STALE: " + "; ".join(_describe(c) for c in stale[name])
         nodes[name] = node
         for dep in deps:
-            direct = producer(lock, dep)
-            for up in [direct] if direct else producers_below(lock, dep):
+            for up in feeders(lock, dep):
                 if up != name and _keep(lock[up], allowed):
                     node.parents.append(visit(up))
         if node.stale == "up to date" and any(p.stale != "up to date" for p in node.parents):

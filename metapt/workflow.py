@@ -165,12 +165,10 @@ def commit_stages(names: list[str], cwd: Path | None = None) -> list[str]:
 
 def upstream_first(stages: list[dict]) -> list[dict]:
     """The stages in an order where every producer comes before the stages that read its outputs."""
-    producer = {o: s["addressing"] for s in stages for o in s["outs"]}
+    from metapt.lineage import feeders
 
-    def feeds(dep: str) -> set[str]:
-        return {name for out, name in producer.items() if out == dep or out.startswith(dep.rstrip("/") + "/") or dep.startswith(out.rstrip("/") + "/")}
-
-    needs = {s["addressing"]: set().union(*(feeds(d) for d in s["deps"])) - {s["addressing"]} for s in stages}
+    graph = {s["addressing"]: {"outs": [{"path": o} for o in s["outs"]]} for s in stages}  # dvc.lock's shape
+    needs = {s["addressing"]: {up for d in s["deps"] for up in feeders(graph, d)} - {s["addressing"]} for s in stages}
     done: list[str] = []
     while len(done) < len(stages):
         ready = [name for name, ups in needs.items() if name not in done and ups <= set(done)]
