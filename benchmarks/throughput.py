@@ -23,7 +23,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from benchmarks.hyperstep import SIZES as PPI_SIZES
 from benchmarks.hyperstep import make_trainer, random_ego_graphs
@@ -36,7 +35,7 @@ from metapt.ecg.problem import SimCLRECG
 from metapt.ecg.settings import ECGConfig
 from metapt.engine import BatchStream, MetaLoopConfig, MetaPretrainer
 from metapt.engine.cotrain import CoTrainer
-from metapt.finetune import _set_dropout
+from metapt.finetune import _set_dropout, train_step
 from metapt.runs import NO_PT, ecg_runs, ppi_runs
 from torch_geometric.data import Batch
 
@@ -146,19 +145,16 @@ def ft_step_fns(encoder: nn.Module, n_out: int, train_batch, eval_batch, inputs,
     head = nn.Linear(encoder.out_dim, n_out).to(next(encoder.parameters()).device)
     opt = torch.optim.Adam(list(encoder.parameters()) + list(head.parameters()), lr=lr)
 
-    def train_step():
+    def ft_step():
         encoder.train()
-        loss = F.binary_cross_entropy_with_logits(head(encoder(inputs(train_batch))), targets(train_batch).float())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        train_step(encoder, head, opt, inputs(train_batch), targets(train_batch))
 
     def eval_step():
         encoder.eval()
         with torch.no_grad():
             head(encoder(inputs(eval_batch))).float().cpu()
 
-    return train_step, eval_step
+    return ft_step, eval_step
 
 
 # ---- the two domains ---------------------------------------------------------------------------

@@ -91,6 +91,18 @@ class ECGParams(ECGConfig):
     data: ECGData = ECGData()
     grid: ECGGrid = ECGGrid()
 
+    @model_validator(mode="after")
+    def _labels_fit_the_synthetic_pool(self) -> "ECGParams":
+        # Checked here, not in the FT job after PT has run. Synthetic folds are dealt round robin
+        # (synth._folds), so PT folds 1–9 hold all records but every tenth.
+        if self.data.source == "synthetic":
+            pool = self.data.n_records - self.data.n_records // 10
+            too_big = [n for n in self.grid.ft_labels() if n > pool]
+            if too_big:
+                raise ValueError(f"grid.labels / grid.partial_ft_labels: {too_big} exceed the {pool} synthetic records in PT folds 1-9 "
+                                 f"(data.n_records: {self.data.n_records}); raise data.n_records or lower N")
+        return self
+
 
 class Profile(_Strict):
     name: Literal["embedded", "paper"]

@@ -49,6 +49,15 @@ def _predict(encoder: nn.Module, head: nn.Module, data: Sequence, collate, targe
     return torch.cat(ys).numpy(), torch.cat(ss).numpy()
 
 
+def train_step(encoder: nn.Module, head: nn.Module, opt: torch.optim.Optimizer, inputs: Any, targets: torch.Tensor) -> torch.Tensor:
+    """One FT step: BCE of the head on the encoder's features, backward, optimiser step."""
+    loss = F.binary_cross_entropy_with_logits(head(encoder(inputs)), targets.float())
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return loss.detach()
+
+
 def _set_dropout(module: nn.Module, p: float | None) -> None:
     if p is not None:
         for m in module.modules():
@@ -94,10 +103,7 @@ def finetune(
         encoder.train()
         for _ in range(stream.batches_per_epoch):
             b = prepare(next(stream))
-            loss = F.binary_cross_entropy_with_logits(head(encoder(inputs(b))), select(b).float())
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            train_step(encoder, head, opt, inputs(b), select(b))
         val_curve.append(mean_auroc(*_predict(encoder, head, val, collate, select, 256, prepare, inputs)))
         if best < 0 or val_curve[-1] > val_curve[best]:
             best = epoch

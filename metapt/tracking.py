@@ -234,7 +234,7 @@ def publish(outputs: list[Path], parent_run_id: str | None = None, lock: dict[st
 
     ``lock`` (dvc.lock's ``stages``) adds each stage's output and data-dep hashes as tags.
     """
-    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.entities import Metric, Param
 
     by_out = {o["path"]: (name, entry) for name, entry in (lock or {}).items() for o in entry.get("outs", [])}
     client, ids = None, []
@@ -245,7 +245,7 @@ def publish(outputs: list[Path], parent_run_id: str | None = None, lock: dict[st
         rec = json.loads(rec_file.read_text())
         client = client or _retry(_client)
         exp = _retry(experiment_id, client, os.environ.get(EXPERIMENT_ENV, f"metapt-{rec['profile']}"))
-        tags = dict(rec["tags"])
+        tags = {**rec["tags"], "metapt.record": str(rec_file)}
         if parent_run_id or os.environ.get(PARENT_ENV):
             tags["mlflow.parentRunId"] = parent_run_id or os.environ[PARENT_ENV]
         if str(out) in by_out:
@@ -261,7 +261,6 @@ def publish(outputs: list[Path], parent_run_id: str | None = None, lock: dict[st
             _retry(client.log_batch, rid, params=params[i:i + 100])
         for i in range(0, len(metrics), 1000):
             _retry(client.log_batch, rid, metrics=metrics[i:i + 1000])
-        _retry(client.log_batch, rid, tags=[RunTag("metapt.record", str(rec_file))])
         for name in rec["artifacts"]:
             _retry(client.log_artifact, rid, str(Path(out) / name))
         _retry(client.set_terminated, rid, "FINISHED", end_time=rec["end_ms"])

@@ -50,7 +50,12 @@ class MetaLoopConfig(_Strict):
     pt_weight_decay: float = Field(0.0, ge=0)
     ft_head_optimizer: Literal["adam", "sgd"] = "adam"
     ft_head_lr: float = Field(1e-4, gt=0)
-    ft_head_every: int = Field(1, ge=1, description="online FT-head step every this many PT steps (paper: 1)")
+    online_head: Literal["every_step", "at_hyper_steps"] = Field(
+        "every_step",
+        description="every_step: one FT-head step per PT step on a fresh MetaFT batch (paper); at_hyper_steps: after the warm-up, "
+        "the head steps between two hyper-steps are taken at the hyper-step, on detached features of its own MetaFT batch "
+        "(as many head steps, no extra encoder forwards)",
+    )
     hyper_head_steps: int = Field(0, ge=0, description="extra online FT-head steps right before each hyper-step (a converged head)")
     meta_lr: float = Field(1.0, gt=0)
     meta_eps: float = Field(1e-8, gt=0)

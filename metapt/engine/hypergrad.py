@@ -88,6 +88,18 @@ def preserved_buffers(modules: Sequence[nn.Module], enabled: bool) -> Iterator[N
 
 
 # ---- the pieces ----------------------------------------------------------------------------
+def head_step(
+    problem: BilevelProblem, head_opt: FunctionalOptimizer, psi: Tensors, state: OptState, feats: torch.Tensor, batch: Any
+) -> tuple[Tensors, OptState, torch.Tensor]:
+    """One plain (non-differentiable) FT-head step on detached features: the online head's update."""
+    psi = [t.detach().requires_grad_(True) for t in psi]
+    loss = problem.ft_loss(problem.head_logits(dict(zip(problem.named_head_params(), psi)), feats.detach()), batch)
+    grads = torch.autograd.grad(loss, psi)
+    with torch.no_grad():
+        new, state = head_opt.update(psi, list(grads), state)
+    return new, state, loss.detach()
+
+
 def unrolled_val_grad(
     problem: BilevelProblem,
     head_opt: FunctionalOptimizer,
@@ -95,9 +107,12 @@ def unrolled_val_grad(
     ft_train_batches: Sequence[Any],
     val_batch: Any,
     cfg: HypergradConfig,
+    catch_up_steps: int = 0,
 ) -> tuple[Tensors, Tensors, OptState, float]:
     """g = dL_val/dθ after K differentiable FT steps from the current θ and ψ.
 
+    ``catch_up_steps`` plain head steps come first, on detached features of the first FT batch:
+    the online head's skipped steps, taken where the encoder forward is already paid for.
     Returns (g over ``problem.theta()``, unrolled ψ, its optimiser state, L_val).
     """
     theta = problem.theta()
@@ -110,8 +125,12 @@ def unrolled_val_grad(
     enc_state = enc_opt.init_state(enc_params)
     state = head_state
     with module_modes([problem.encoder], train=cfg.unroll_encoder_mode == "train"):
-        for batch in ft_train_batches:
+        for i, batch in enumerate(ft_train_batches):
             feats = problem.features(batch, dict(zip(enc_names, enc_params)) if unroll_encoder else None)
+            if i == 0 and catch_up_steps:
+                for _ in range(catch_up_steps):
+                    psi, state, _ = head_step(problem, head_opt, psi, state, feats, batch)
+                psi = [t.requires_grad_(True) for t in psi]
             loss = problem.ft_loss(problem.head_logits(dict(zip(head_names, psi)), feats), batch)
             if unroll_encoder:
                 grads = torch.autograd.grad(loss, enc_params + psi, create_graph=True)
@@ -229,9 +248,10 @@ def hypergradient(
     pt_lr: float,
     lambda_max: float | None = None,
     pt_graph: PTGraph | None = None,
+    catch_up_steps: int = 0,
 ) -> HypergradResult:
     """Estimate dL_val/dφ at the current θ. ``pt_graph`` lets the caller reuse its PT step's graph."""
-    g, psi, state, val_loss = unrolled_val_grad(problem, head_opt, head_state, ft_train_batches, val_batch, cfg)
+    g, psi, state, val_loss = unrolled_val_grad(problem, head_opt, head_state, ft_train_batches, val_batch, cfg, catch_up_steps)
     graph = pt_graph if pt_graph is not None else pt_gradient_graph(problem, pt_batches, cfg)
     theta, phi = problem.theta(), problem.phi()
     if cfg.alpha_mode == "power" and lambda_max is None:

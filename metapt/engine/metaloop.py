@@ -1,8 +1,9 @@
 """Algorithm 1: meta-parameterised pre-training.
 
 Every PT step updates θ with Adam on L_PT(θ, φ). The FT head ψ is trained online, one
-step per PT step (or every ``ft_head_every``) on detached features; with meta off it is
-never used, so it is not trained. Every ``hyper_every`` PT steps after the warm-up,
+step per PT step on detached features (or, with ``online_head: at_hyper_steps``, the same
+number of steps taken inside each hyper-step); with meta off it is never used, so it is
+not trained. Every ``hyper_every`` PT steps after the warm-up,
 the FT-head step is replaced by a hyper-step: K differentiable head steps (written back
 into ψ), the IFT hypergradient, and an Adam step on φ. With ``warmup_epochs ≥ epochs``
 no hyper-step ever runs: that is the baseline, on the same code path.
@@ -22,7 +23,7 @@ from tqdm.auto import tqdm
 from metapt.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from metapt.engine.config import MetaLoopConfig
 from metapt.engine.functional_optim import FunctionalOptimizer, OptState
-from metapt.engine.hypergrad import PTGraph, hypergradient
+from metapt.engine.hypergrad import PTGraph, head_step, hypergradient
 from metapt.engine.problem import BilevelProblem
 from metapt.engine.streams import BatchStream
 from metapt.io import atomic_path
@@ -160,6 +161,17 @@ class MetaPretrainer:
         epoch = (step - 1) // self.steps_per_epoch
         return self.cfg.meta_enabled and epoch >= self.cfg.warmup_epochs and step % self.cfg.hyper_every == 0
 
+    def head_trains_at(self, step: int) -> bool:
+        """Whether a (non-hyper) step takes an online FT-head step.
+
+        The head only serves the hyper-steps, so the baseline (meta off) never trains it. With
+        ``online_head: at_hyper_steps`` it trains every step during the warm-up (so it is fitted
+        when meta-learning starts) and afterwards only inside the hyper-steps.
+        """
+        if not self.cfg.meta_enabled:
+            return False
+        return self.cfg.online_head == "every_step" or (step - 1) // self.steps_per_epoch < self.cfg.warmup_epochs
+
     def run(self) -> "MetaPretrainer":
         self.resume()
         if self.step == 0:
@@ -194,8 +206,7 @@ class MetaPretrainer:
                 self._pt_update(grads)
         else:
             self._pt_update(grads)
-            # The online head only serves the hyper-steps; the baseline (meta off) skips it.
-            if cfg.meta_enabled and step % cfg.ft_head_every == 0:
+            if self.head_trains_at(step):
                 self._online_head_step(record)
         self.step = step
         record.meta_summary = p.meta.summary()
@@ -221,15 +232,12 @@ class MetaPretrainer:
         with torch.no_grad():
             feats = p.features(batch)
         p.encoder.train(was)
-        names = list(p.named_head_params())
-        psi = [t.detach().requires_grad_(True) for t in p.named_head_params().values()]
-        loss = p.ft_loss(p.head_logits(dict(zip(names, psi)), feats), batch)
-        check_finite(record.step, "FT-head loss", [loss.detach()])
-        grads = torch.autograd.grad(loss, psi)
-        with torch.no_grad():
-            new, self.head_state = self.head_opt.update(psi, list(grads), self.head_state)
+        psi = list(p.named_head_params().values())
+        new, state, loss = head_step(p, self.head_opt, psi, self.head_state, feats, batch)
+        check_finite(record.step, "FT-head loss", [loss])
+        self.head_state = state
         self._write_head(new)
-        record.ft_loss = float(loss.detach())
+        record.ft_loss = float(loss)
 
     def _write_head(self, values: list[torch.Tensor]) -> None:
         with torch.no_grad():
@@ -248,6 +256,7 @@ class MetaPretrainer:
         res = hypergradient(
             p, self.head_opt, self.head_state, ft_batches, val_batch, pt_batches, hcfg,
             pt_lr=self.pt_opt.param_groups[0]["lr"], lambda_max=self.lambda_max, pt_graph=graph,
+            catch_up_steps=self.cfg.hyper_every - 1 if self.cfg.online_head == "at_hyper_steps" else 0,
         )
         check_finite(record.step, "hypergradient", res.grads + [torch.tensor(res.val_loss)])
         self.lambda_max = res.lambda_max

@@ -40,6 +40,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "α·λmax=0.5, P=3, δ=0.1": {H + "alpha_mode": "power", H + "alpha_power_scale": 0.5, H + "neumann_terms": 3, H + "damping": 0.1},
     "downstream-agnostic": {"_method": "agnostic"},
     "centred normalisation": {H + "normalise": "centred"},
+    "reuse the PT step's graph": {L + "reuse_pt_graph": True},
+    "fast: reuse PT graph, online head at hyper-steps": {L + "reuse_pt_graph": True, L + "online_head": "at_hyper_steps"},
 }
 REFERENCES = ("uniform", "oracle")
 

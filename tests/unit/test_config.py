@@ -74,3 +74,13 @@ def test_active_must_be_one_of_the_profiles(tmp_path):
     path.write_text(yaml.safe_dump({"profiles": tree["profiles"], "active": active}))
     with pytest.raises(ParamsError, match="active must be one of the profiles"):
         load_params(path)
+
+
+def test_ecg_label_budgets_must_fit_the_synthetic_pool(tmp_path):
+    # 600 records: PT folds 1-9 hold 540, so N_FT = 541 fails at load time, not after PT has run
+    path = _write(tmp_path, lambda t: t["profiles"]["embedded"]["ecg"]["grid"].update(partial_ft_labels=[541]))
+    with pytest.raises(ParamsError) as err:
+        load_params(path)
+    assert "profiles.embedded.ecg" in str(err.value) and "[541] exceed the 540 synthetic records" in str(err.value)
+    ok = _write(tmp_path, lambda t: t["profiles"]["embedded"]["ecg"]["grid"].update(partial_ft_labels=[540]))
+    assert load_params(ok).profiles["embedded"].ecg.grid.partial_ft_labels == [540]

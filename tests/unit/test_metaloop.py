@@ -49,13 +49,23 @@ def test_schedule_hyper_steps_follow_global_counter():
     assert hyper == [s for s in range(spe + 1, 3 * spe + 1) if s % 3 == 0]
     assert all(r.hypergrad_norm > 0 and math.isfinite(r.hypergrad_norm) for r in records if r.hyper)
     assert all(r.ft_loss is not None for r in records if not r.hyper)  # online FT head on the others
-    sparse = []
-    make_trainer(hooks=[sparse.append], ft_head_every=4).run()
-    assert [r.step for r in sparse if r.ft_loss is not None] == [r.step for r in sparse if not r.hyper and r.step % 4 == 0]
-    converged = make_trainer(hyper_head_steps=5, ft_head_every=1000).run()
-    n_hyper = converged.hyper_steps
-    assert converged.ft_train_stream.position == n_hyper * (5 + converged.cfg.hypergrad.ft_steps)
+    assert trainer.head_state.step == sum(not r.hyper for r in records) + trainer.hyper_steps  # K = 1
+    converged = make_trainer(hyper_head_steps=5).run()
+    assert converged.ft_train_stream.position == trainer.ft_train_stream.position + 5 * converged.hyper_steps
     assert not torch.equal(trainer.problem.meta.logits, torch.zeros_like(trainer.problem.meta.logits))
+
+
+def test_online_head_at_hyper_steps_takes_as_many_head_steps_without_extra_batches():
+    records = []
+    trainer = make_trainer(hooks=[records.append], online_head="at_hyper_steps").run()
+    spe, n_hyper = trainer.steps_per_epoch, trainer.hyper_steps
+    assert [r.step for r in records if r.ft_loss is not None] == list(range(1, spe + 1))  # every step in the warm-up only
+    assert n_hyper == sum(s % 3 == 0 for s in range(spe + 1, 3 * spe + 1)) and all(math.isfinite(r.hypergrad_norm) for r in records if r.hyper)
+    # each hyper-step: hyper_every - 1 catch-up steps + K = 1 unrolled step, all on its one MetaFT batch
+    assert trainer.head_state.step == spe + n_hyper * 3
+    assert trainer.ft_train_stream.position == spe + n_hyper
+    paper = make_trainer(online_head="every_step").run()
+    assert not torch.equal(paper.problem.meta.logits, trainer.problem.meta.logits)
 
 
 def test_baseline_runs_the_same_code_and_matches_a_plain_pt_loop():
