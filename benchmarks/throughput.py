@@ -92,9 +92,13 @@ def _peak_mb(device: torch.device) -> float | None:
     return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
 
 
-def loop_config(loop: MetaLoopConfig, meta: bool) -> MetaLoopConfig:
-    """A profile's loop (lrs, hyper_every, hypergrad) with meta on from step 1, or off (the baseline)."""
-    return loop.model_copy(update={"epochs": 1, "steps_per_epoch": 10**6, "warmup_epochs": 0 if meta else 1, "checkpoint_every": 0, "snapshot_every": 10**6})
+FAST = {"reuse_pt_graph": True, "online_head": "at_hyper_steps"}  # same schedule, the cheaper options
+
+
+def loop_config(loop: MetaLoopConfig, meta: bool, fast: bool = False) -> MetaLoopConfig:
+    """A profile's loop (lrs, hyper_every, hypergrad) with meta on from step 1, or off (the baseline); ``fast`` adds FAST."""
+    update = {"epochs": 1, "steps_per_epoch": 10**6, "warmup_epochs": 0 if meta else 1, "checkpoint_every": 0, "snapshot_every": 10**6}
+    return loop.model_copy(update={**update, **(FAST if fast else {})})
 
 
 def time_pt_steps(trainer: MetaPretrainer, steps: int, warmup: int, device: torch.device) -> dict[str, float]:
@@ -167,10 +171,10 @@ def bench_ppi(size: str, device: torch.device, steps: int, warmup: int) -> dict[
         assert (layers, hidden, bs) == (m.layers, m.hidden, PAPER.ppi.pretrain.batch_size), "hyperstep.SIZES['paper'] drifted from params.yaml"
     loop = PAPER.ppi.pretrain.loop
 
-    def trainer(meta: bool) -> MetaPretrainer:
-        return make_trainer(size, device, steps, **loop_config(loop, meta).model_dump())
+    def trainer(meta: bool, fast: bool = False) -> MetaPretrainer:
+        return make_trainer(size, device, steps, **loop_config(loop, meta, fast).model_dump())
 
-    out = {"plain": time_pt_steps(trainer(False), steps, warmup, device), "meta": time_pt_steps(trainer(True), steps, warmup, device)}
+    out = {k: time_pt_steps(trainer(*a), steps, warmup, device) for k, a in (("plain", (False,)), ("meta", (True,)), ("meta_fast", (True, True)))}
     for kind in ("cotrain", "cotrain_pcgrad"):
         t = trainer(False)
         co = CoTrainer(t.problem, t.pt_stream, t.ft_train_stream, t.ft_val_stream, t.cfg, progress=False, prepare=t.prepare, pcgrad=kind == "cotrain_pcgrad")
@@ -189,7 +193,7 @@ def bench_ppi(size: str, device: torch.device, steps: int, warmup: int) -> dict[
     return out
 
 
-def make_ecg_trainer(size: str, device: torch.device, meta: bool, labels: int = 500, batch: int | None = None) -> MetaPretrainer:
+def make_ecg_trainer(size: str, device: torch.device, meta: bool, labels: int = 500, batch: int | None = None, fast: bool = False) -> MetaPretrainer:
     """A SimCLR trainer built as metapt.ecg.experiment.pretrain builds it, over random records."""
     cfg, length = ecg_config(size), ECG_LENGTH[size]
     m, pc = cfg.model, cfg.pretrain.model_copy(update={"batch_size": batch or cfg.pretrain.batch_size})
@@ -209,7 +213,7 @@ def make_ecg_trainer(size: str, device: torch.device, meta: bool, labels: int = 
         BatchStream(_pairs(x, y, lab[n_tr:]), min(pc.meta_batch_size, n_va), seed=3, collate=stack),
     ]
     problem.to(device)
-    return MetaPretrainer(problem, *streams, loop_config(pc.loop, meta), progress=False, prepare=lambda b: tuple(t.to(device) for t in b))
+    return MetaPretrainer(problem, *streams, loop_config(pc.loop, meta, fast), progress=False, prepare=lambda b: tuple(t.to(device) for t in b))
 
 
 def bench_ecg(size: str, device: torch.device, steps: int, warmup: int, labels: list[int], batch: int | None = None) -> dict[str, dict]:
@@ -222,13 +226,14 @@ def bench_ecg(size: str, device: torch.device, steps: int, warmup: int, labels: 
     bs = cfg.pretrain.batch_size
     scale = bs / batch if batch else 1.0
 
-    def pt(meta: bool, n: int = 500) -> dict:
-        r = time_pt_steps(make_ecg_trainer(size, device, meta, n, batch), steps, warmup, device)
+    def pt(meta: bool, n: int = 500, fast: bool = False) -> dict:
+        r = time_pt_steps(make_ecg_trainer(size, device, meta, n, batch, fast), steps, warmup, device)
         return {**r, **{k: scale * r[k] for k in ("s_per_step", "normal_s", "hyper_s")}, "batch": bs, "timed_batch": batch or bs}
 
     out = {"plain": pt(False)}
     for n in labels:
         out[f"meta@{n}"] = pt(True, n)
+    out[f"meta_fast@{labels[-1]}"] = pt(True, labels[-1], fast=True)
     enc = make_ecg_trainer(size, device, False).problem.encoder
     full = cfg.finetune.get("full") or next(iter(cfg.finetune.values()))
     rng = np.random.default_rng(1)
