@@ -10,7 +10,7 @@ import torch
 
 from metapt.engine import HypergradConfig, hypergradient
 from metapt.engine.functional_optim import FunctionalOptimizer
-from metapt.engine.hypergrad import NeumannDivergenceWarning, hvp, power_iteration, pt_gradient_graph, unrolled_val_grad
+from metapt.engine.hypergrad import NeumannDivergenceWarning, head_step, hvp, power_iteration, pt_gradient_graph, unrolled_val_grad
 from tests.unit.toys import LinearMultitask, MLPMultitask, multitask_data
 
 
@@ -157,6 +157,32 @@ def test_unrolled_ft_gradient_matches_finite_differences(unroll, kind):
     analytic = float(sum((gi * d).sum() for gi, d in zip(g, direction)))
     assert abs(analytic) > 1e-4
     assert math.isclose(fd, analytic, rel_tol=1e-6, abs_tol=1e-10)
+
+
+def test_catch_up_steps_are_plain_head_steps_before_the_unroll():
+    """unrolled_val_grad(catch_up_steps=n) = n online head steps on the first FT batch, then the same unroll."""
+    prob, _, ft_batch, val_batch = _mlp_setup(seed=2)
+    cfg, opt = HypergradConfig(), FunctionalOptimizer("adam", lr=0.05)
+    head = list(prob.named_head_params().values())
+    state = opt.init_state(head)
+    start = [t.detach().clone() for t in head]
+    g, psi, out_state, val = unrolled_val_grad(prob, opt, state, [ft_batch], val_batch, cfg, catch_up_steps=4)
+    prob.encoder.eval()
+    with torch.no_grad():
+        feats = prob.features(ft_batch)
+    prob.encoder.train()
+    manual, manual_state = head, state
+    for _ in range(4):
+        manual, manual_state, _ = head_step(prob, opt, manual, manual_state, feats, ft_batch)
+    with torch.no_grad():
+        for t, v in zip(head, manual):
+            t.copy_(v)
+    g_ref, psi_ref, state_ref, val_ref = unrolled_val_grad(prob, opt, manual_state, [ft_batch], val_batch, cfg)
+    assert out_state.step == state_ref.step == 5
+    assert val == pytest.approx(val_ref, rel=1e-12)
+    for a, b in zip(g + psi, g_ref + psi_ref):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+    assert not torch.allclose(manual[0], start[0])  # the catch-up moved ψ
 
 
 def test_bn_buffers_restored_only_when_asked():

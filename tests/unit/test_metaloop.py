@@ -94,14 +94,17 @@ def kill_at(step):
     return hook
 
 
-@pytest.mark.parametrize("kill_step", [1, 8, 9, 17, 24])
-def test_resume_after_interruption_is_bit_identical(tmp_path, kill_step):
-    reference = make_trainer(tmp_path / "ref").run()
+FAST = dict(reuse_pt_graph=True, online_head="at_hyper_steps")
+
+
+@pytest.mark.parametrize("kill_step,options", [(1, {}), (8, {}), (9, {}), (17, {}), (24, {}), (9, FAST), (17, FAST)])
+def test_resume_after_interruption_is_bit_identical(tmp_path, kill_step, options):
+    reference = make_trainer(tmp_path / "ref", **options).run()
     with pytest.raises(Killed):
-        make_trainer(tmp_path / "run", hooks=[kill_at(kill_step)]).run()
+        make_trainer(tmp_path / "run", hooks=[kill_at(kill_step)], **options).run()
     ck = tmp_path / "run" / "last.pt"
     assert (load_checkpoint(ck)["step"] == kill_step - 1) if kill_step > 1 else not ck.exists()
-    resumed = make_trainer(tmp_path / "run").run()
+    resumed = make_trainer(tmp_path / "run", **options).run()
     assert_bit_identical(final_state(resumed), final_state(reference))
     assert resumed.trajectory_steps == reference.trajectory_steps
     assert_bit_identical(resumed.trajectory, reference.trajectory)
