@@ -105,7 +105,9 @@ def bench_wall(size: str, device: torch.device, steps: int, repeats: int) -> dic
         # the same schedule (a hyper-step every 10, K = 1, P = 1); the head's steps taken inside the hyper-steps
         "fast": dict(warmup_epochs=0, hyper_every=10, reuse_pt_graph=True, online_head="at_hyper_steps"),
     }
-    times = interleaved_times({k: (lambda v=v: make_trainer(size, device, steps, **v).run()) for k, v in variants.items()}, repeats, warmup=0)
+    # trainers are built before the clock starts (building one generates its graphs); each round runs fresh ones
+    built = {k: [make_trainer(size, device, steps, **v) for _ in range(repeats)] for k, v in variants.items()}
+    times = interleaved_times({k: (lambda k=k: built[k].pop().run()) for k in variants}, repeats, warmup=0)
     base = times.pop("plain")
     # per-repeat ratios (each variant against the plain run of its own round), then the median
     return {"plain_s": median(base), **{k: median([t / b for t, b in zip(v, base)]) for k, v in times.items()}}
