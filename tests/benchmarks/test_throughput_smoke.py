@@ -18,11 +18,11 @@ def measured():
 
 def test_every_kind_is_timed_with_positive_times(measured):
     ppi, ecg = measured
-    assert set(ppi) == {"plain", "meta", "cotrain", "cotrain_pcgrad", "ft_full", "ft_eval"}
-    assert set(ecg) == {"plain", "meta@10", "ft_full", "ft_eval"}
+    assert set(ppi) == {"plain", "meta", "meta_fast", "cotrain", "cotrain_pcgrad", "ft_full", "ft_eval"}
+    assert set(ecg) == {"plain", "meta@10", "meta_fast@10", "ft_full", "ft_eval"}
     for r in [*ppi.values(), *ecg.values()]:
         assert r["s_per_step"] > 0 and r["batch"] > 0
-    for r in (ppi["meta"], ecg["meta@10"]):  # the 2-step window starts on a hyper-step
+    for r in (ppi["meta"], ppi["meta_fast"], ecg["meta@10"], ecg["meta_fast@10"]):  # the 2-step window starts on a hyper-step
         assert r["n_hyper"] == 1 and r["hyper_s"] > 0
     assert ppi["plain"]["n_hyper"] == 0
 
