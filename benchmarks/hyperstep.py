@@ -34,6 +34,10 @@ SIZES = {
 }
 
 
+# The fast options: the paper's schedule, with the PT step's graph reused and the online head's steps taken inside the hyper-steps
+FAST = {"reuse_pt_graph": True, "online_head": "at_hyper_steps"}
+
+
 def random_ego_graphs(n: int, n_pt: int, n_ft: int, seed: int) -> list[EgoGraph]:
     """PPI-shaped random ego-graphs (≈ 25 nodes, binary 9-d edge attributes), for timing only."""
     gen = torch.Generator().manual_seed(seed)
@@ -86,8 +90,7 @@ def bench_steps(size: str, device: torch.device, rounds: int) -> dict[str, float
         plain()
         trainer._hyper_step(StepRecord(step=1, epoch=0, pt_loss=0.0), None)
 
-    # fast = reuse + the online head's 9 skipped steps taken inside the hyper-step (online_head: at_hyper_steps)
-    fast = make_trainer(size, device, online_head="at_hyper_steps")
+    fast = make_trainer(size, device, **FAST)  # reuse + the online head's 9 skipped steps taken inside the hyper-step
     t = interleaved_times({"plain": plain, "fresh": hyper_fresh, "reuse": lambda: reused_step(trainer, batch), "fast": lambda: reused_step(fast, batch)}, rounds)
     tp = median(t["plain"])
     out = {"params": count_parameters(p.encoder) + count_parameters(p.pt_head), "plain_ms": 1e3 * tp}
@@ -103,7 +106,7 @@ def bench_wall(size: str, device: torch.device, steps: int, repeats: int) -> dic
         "meta": dict(warmup_epochs=0, hyper_every=10),  # paper: fresh PT batch, FT head every step
         "reuse": dict(warmup_epochs=0, hyper_every=10, reuse_pt_graph=True),
         # the same schedule (a hyper-step every 10, K = 1, P = 1); the head's steps taken inside the hyper-steps
-        "fast": dict(warmup_epochs=0, hyper_every=10, reuse_pt_graph=True, online_head="at_hyper_steps"),
+        "fast": dict(warmup_epochs=0, hyper_every=10, **FAST),
     }
     # trainers are built before the clock starts (building one generates its graphs); each round runs fresh ones
     built = {k: [make_trainer(size, device, steps, **v) for _ in range(repeats)] for k, v in variants.items()}
@@ -142,7 +145,7 @@ def bench_memory(size: str, device: torch.device) -> dict[str, float]:
     batch = trainer.prepare(trainer.pt_stream.batch(0))
     out = {"plain_mb": peak_memory_mb(lambda: torch.autograd.grad(p.pt_loss(batch), p.theta()))}
     out["hyper_mb"] = peak_memory_mb(lambda: trainer._hyper_step(StepRecord(step=1, epoch=0, pt_loss=0.0), None))
-    fast = make_trainer(size, device, online_head="at_hyper_steps")
+    fast = make_trainer(size, device, **FAST)
     out["fast_mb"] = peak_memory_mb(lambda: reused_step(fast, batch))  # PT step + hyper-step on its graph
     for P in (1, 5):
         cfg = trainer.cfg.hypergrad.model_copy(update={"neumann_terms": P})

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from benchmarks.hyperstep import SIZES as PPI_SIZES
-from benchmarks.hyperstep import make_trainer, random_ego_graphs
+from benchmarks.hyperstep import FAST, make_trainer, random_ego_graphs
 from benchmarks.protocol import print_table, sync
 from metapt.config import Profile, load_params
 from metapt.ecg.augment_learned import WarpAugmentation
@@ -90,9 +90,6 @@ def _reset_peak(device: torch.device) -> None:
 
 def _peak_mb(device: torch.device) -> float | None:
     return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
-
-
-FAST = {"reuse_pt_graph": True, "online_head": "at_hyper_steps"}  # same schedule, the cheaper options
 
 
 def loop_config(loop: MetaLoopConfig, meta: bool, fast: bool = False) -> MetaLoopConfig:

@@ -84,3 +84,21 @@ def test_ecg_label_budgets_must_fit_the_synthetic_pool(tmp_path):
     assert "profiles.embedded.ecg" in str(err.value) and "[541] exceed the 540 synthetic records" in str(err.value)
     ok = _write(tmp_path, lambda t: t["profiles"]["embedded"]["ecg"]["grid"].update(partial_ft_labels=[540]))
     assert load_params(ok).profiles["embedded"].ecg.grid.partial_ft_labels == [540]
+
+
+@pytest.mark.parametrize("n", [20, 599, 600, 601])
+def test_the_pool_rule_matches_the_synthetic_folds(tmp_path, n):
+    """The load-time check's pool (n − n // 10) is what synth._folds leaves in PT folds 1-9."""
+    import numpy as np
+
+    from metapt.ecg.synth import _folds
+
+    labels = (np.random.default_rng(0).random((n, 5)) < 0.3).astype(np.int8)
+    pool = int((_folds(labels, np.random.default_rng(1)) <= 9).sum())
+    fits = _write(tmp_path, lambda t: t["profiles"]["embedded"]["ecg"].update(data={"source": "synthetic", "n_records": n, "seed": 0},
+                                                                              grid={"labels": [min(10, pool)], "partial_ft_labels": [pool]}))
+    assert load_params(fits).profiles["embedded"].ecg.grid.partial_ft_labels == [pool]
+    over = _write(tmp_path, lambda t: t["profiles"]["embedded"]["ecg"].update(data={"source": "synthetic", "n_records": n, "seed": 0},
+                                                                              grid={"labels": [min(10, pool)], "partial_ft_labels": [pool + 1]}))
+    with pytest.raises(ParamsError, match=f"exceed the {pool} synthetic records"):
+        load_params(over)
