@@ -17,6 +17,7 @@ import platform
 import torch
 from torch.func import functional_call
 from torch_geometric.data import Batch
+from tqdm.auto import tqdm
 
 from benchmarks.protocol import interleaved_times, median, peak_memory_mb, print_table
 from metapt.engine import BatchStream, MetaLoopConfig, MetaPretrainer
@@ -169,14 +170,23 @@ def main() -> None:
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
     print(f"torch {torch.__version__} on {name}\n")
     steps, walls, mems = [], [], []
+    phases = ["hyper-step", "wall"] + ([] if args.skip_memory else ["memory"])
+    bar = tqdm(total=len(args.sizes) * len(phases), desc="benchmark", unit="phase")  # stderr: the tables stay clean
     for size in args.sizes:
+        bar.set_description(f"{size}: hyper-step vs PT step")
         s = bench_steps(size, device, args.rounds)
         steps.append([size, s["params"], s["plain_ms"], s["fresh_ms"], s["fresh_ratio"], s["reuse_ms"], s["reuse_ratio"], s["fast_ratio"]])
+        bar.update()
+        bar.set_description(f"{size}: meta-PT vs plain PT wall time")
         w = bench_wall(size, device, args.wall_steps, repeats=args.wall_repeats)
         walls.append([size, args.wall_steps, w["plain_s"], w["meta"], w["reuse"], w["fast"]])
+        bar.update()
         if not args.skip_memory:
+            bar.set_description(f"{size}: peak memory")
             m = bench_memory(size, device)
             mems.append([size, m["plain_mb"], m["hyper_mb"], m["hyper_P5_mb"], m["fast_mb"], m["unroll10_mb"], m["unroll40_mb"], m["unroll40_mb"] / m["hyper_mb"]])
+            bar.update()
+    bar.close()
     print_table("Hyper-step (K=1, P=1) cost in plain PT steps", ["size", "|θ|", "PT step ms", "hyper ms (fresh batch)", "÷ PT step", "hyper ms (reuse PT graph)", "÷ PT step", "+ head catch-up ÷ PT step"], steps)
     print()
     print_table(
