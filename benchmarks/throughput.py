@@ -29,7 +29,7 @@ from benchmarks.hyperstep import FAST, make_trainer, random_ego_graphs
 from benchmarks.protocol import print_table, sync
 from metapt.config import Profile, load_params
 from metapt.ecg.augment_learned import WarpAugmentation
-from metapt.ecg.experiment import _pairs, labelled_indices, metaft_sizes, stack
+from metapt.ecg.labelled import labelled_indices, metaft_sizes, pairs, stack
 from metapt.ecg.model import ResNet1d
 from metapt.ecg.problem import SimCLRECG
 from metapt.ecg.settings import ECGConfig
@@ -191,7 +191,7 @@ def bench_ppi(size: str, device: torch.device, steps: int, warmup: int) -> dict[
 
 
 def make_ecg_trainer(size: str, device: torch.device, meta: bool, labels: int = 500, batch: int | None = None, fast: bool = False) -> MetaPretrainer:
-    """A SimCLR trainer built as metapt.ecg.experiment.pretrain builds it, over random records."""
+    """A SimCLR trainer built as metapt.ecg.pretrain.pretrain builds it, over random records."""
     cfg, length = ecg_config(size), ECG_LENGTH[size]
     m, pc = cfg.model, cfg.pretrain.model_copy(update={"batch_size": batch or cfg.pretrain.batch_size})
     torch.manual_seed(0)
@@ -205,9 +205,9 @@ def make_ecg_trainer(size: str, device: torch.device, meta: bool, labels: int = 
     n_tr, n_va = metaft_sizes(labels)
     lab = labelled_indices(pool, labels, 0)
     streams = [
-        BatchStream(_pairs(x, y, pool), pc.batch_size, seed=1, collate=stack, drop_last=True),
-        BatchStream(_pairs(x, y, lab[:n_tr]), min(pc.meta_batch_size, n_tr), seed=2, collate=stack),
-        BatchStream(_pairs(x, y, lab[n_tr:]), min(pc.meta_batch_size, n_va), seed=3, collate=stack),
+        BatchStream(pairs(x, y, pool), pc.batch_size, seed=1, collate=stack, drop_last=True),
+        BatchStream(pairs(x, y, lab[:n_tr]), min(pc.meta_batch_size, n_tr), seed=2, collate=stack),
+        BatchStream(pairs(x, y, lab[n_tr:]), min(pc.meta_batch_size, n_va), seed=3, collate=stack),
     ]
     problem.to(device)
     return MetaPretrainer(problem, *streams, loop_config(pc.loop, meta, fast), progress=False, prepare=lambda b: tuple(t.to(device) for t in b))

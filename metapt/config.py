@@ -1,9 +1,11 @@
-"""The schema of ``params.yaml``: two profiles of one pipeline, and the active one.
+"""The schema of ``params.yaml``: profiles of one pipeline, and the active one.
 
-``params.yaml`` holds ``profiles.embedded`` and ``profiles.paper`` as YAML anchors and selects one with
-``active: *embedded`` (or ``*paper``). DVC stages depend on ``active.<section>`` keys only, so editing
-the inactive profile stales nothing. Every key is validated here; a typo is reported with its dotted
-path and the keys (or values) allowed there.
+``params.yaml`` holds ``profiles.embedded``, ``profiles.paper`` and ``profiles.tiny`` (the test suite's)
+as YAML anchors and selects one with ``active: *embedded``. DVC stages depend on ``active.<section>``
+keys only, so editing an inactive profile stales nothing. Every key is validated here, when the
+workflow starts (the Snakefile, ``reproduce``, its dry run) and in every stage: a typo is reported
+with its dotted path and the keys or values allowed there. A profile has one section per declared
+domain (``metapt.domain``), each validated by that domain's own schema.
 """
 
 from __future__ import annotations
@@ -13,109 +15,45 @@ import re
 import types
 import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
-from metapt.ecg.settings import ECGConfig
-from metapt.ppi.settings import PPIConfig
+from metapt import domain as domains
 
 PARAMS_FILE = Path("params.yaml")
-PROFILES = ("embedded", "paper")
+PROFILES = ("embedded", "paper", "tiny")
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class PPIData(_Strict):
-    """Where the PPI graphs come from: the planted-structure generator, or Hu et al.'s bio archive."""
+class ProfileBase(_Strict):
+    """What every profile sets besides its domain sections."""
 
-    source: Literal["synthetic", "bio"] = "synthetic"
-    preset: Literal["discriminating", "weight_recovery", "conjunction"] = "discriminating"
-    generator: dict[str, Any] = Field(default_factory=dict, description="SynthPPIConfig overrides, e.g. n_graphs")
-    seed: int = 0
-    url: str = "https://snap.stanford.edu/gnn-pretrain/data/bio_dataset.zip"
-    sha256: str | None = Field(None, description="pinned archive checksum; null = trust on first use")
-    size: int | None = None
-
-
-class PPIGrid(_Strict):
-    """Which PT runs exist. Baselines are access-free; ``access_methods`` also run per extra setting."""
-
-    methods: list[Literal["uniform", "oracle"]] = ["uniform"]  # no_pt is always there: it needs no PT job
-    access_methods: list[Literal["cotrain", "cotrain_pcgrad", "meta"]] = ["cotrain", "cotrain_pcgrad", "meta"]
-    settings: list[Literal["partial", "heldout"]] = ["partial", "heldout"]
-    heldout_fold: int = Field(0, ge=0, lt=4)
-
-
-class PPIParams(PPIConfig):
-    data: PPIData = PPIData()
-    grid: PPIGrid = PPIGrid()
-
-    @model_validator(mode="after")
-    def _oracle_needs_truth(self) -> "PPIParams":
-        if "oracle" in self.grid.methods and self.data.source != "synthetic":
-            raise ValueError("grid.methods: 'oracle' needs planted ground truth, i.e. data.source: synthetic")
-        return self
-
-
-class ECGData(_Strict):
-    source: Literal["synthetic", "ptbxl"] = "synthetic"
-    n_records: int = Field(1000, ge=20, description="synthetic records")
-    generator: dict[str, Any] = Field(default_factory=dict, description="SynthECGConfig overrides")
-    seed: int = 0
-    version: Literal["1.0.3", "1.0.1"] = "1.0.3"
-    url: str | None = Field(None, description="mirror of the PhysioNet zip; null = PhysioNet")
-    sha256: str | None = None
-    size: int | None = None
-    highpass: bool = False
-    pad_to: int = Field(1024, ge=1000)
-
-
-class ECGGrid(_Strict):
-    methods: list[Literal["simclr"]] = ["simclr"]  # no_pt is always there: it needs no PT job
-    labels: list[Annotated[int, Field(ge=2)]] = Field([10, 25, 50, 100, 250, 500], min_length=1, description="N: labelled examples for MetaFT and FT")
-    partial_ft_labels: list[Annotated[int, Field(ge=2)]] = Field([], description="N_FT for partial access: meta-SimCLR that learned from N < N_FT labels is "
-                                         "also fine-tuned on N_FT labels (every method is fine-tuned at N_FT, to compare)")
-
-    def ft_labels(self, learned_from: int | None = None) -> list[int]:
-        """The FT budgets of a run: every N and N_FT for the baselines; N, then each N_FT > N, for meta-SimCLR at N."""
-        if learned_from is None:
-            return sorted(set(self.labels) | set(self.partial_ft_labels))
-        return [learned_from] + sorted(n for n in set(self.partial_ft_labels) if n > learned_from)
-
-
-class ECGParams(ECGConfig):
-    data: ECGData = ECGData()
-    grid: ECGGrid = ECGGrid()
-
-    @model_validator(mode="after")
-    def _labels_fit_the_synthetic_pool(self) -> "ECGParams":
-        # Checked here, not in the FT job after PT has run. Synthetic folds are dealt round robin
-        # (synth._folds), so PT folds 1–9 hold all records but every tenth.
-        if self.data.source == "synthetic":
-            pool = self.data.n_records - self.data.n_records // 10
-            too_big = [n for n in self.grid.ft_labels() if n > pool]
-            if too_big:
-                raise ValueError(f"grid.labels / grid.partial_ft_labels: {too_big} exceed the {pool} synthetic records in PT folds 1-9 "
-                                 f"(data.n_records: {self.data.n_records}); raise data.n_records or lower N")
-        return self
-
-
-class Profile(_Strict):
-    name: Literal["embedded", "paper"]
+    name: Literal[PROFILES]
     seeds: list[int] = Field(min_length=1, description="PT seeds of the headline cells (full access; ECG)")
     setting_seeds: list[int] = Field(min_length=1, description="PT seeds of the extra PPI settings (partial, heldout)")
     torch_threads: int = Field(1, ge=1, description="intra-op threads per job: jobs run in parallel")
     device: Literal["cpu", "cuda", "auto"] = "cpu"
-    ppi: PPIParams = PPIParams()
-    ecg: ECGParams = ECGParams()
+
+
+def _profile_model() -> type[ProfileBase]:
+    """A profile: the shared keys plus one section per declared domain, each with that domain's schema."""
+    sections = {}
+    for d in domains.domains():
+        model = domains.resolve(d.params_model)
+        sections[d.name] = (model, model())
+    return create_model("Profile", __base__=ProfileBase, **sections)
+
+
+Profile = _profile_model()
 
 
 class Params(_Strict):
-    profiles: dict[Literal["embedded", "paper"], Profile]
+    profiles: dict[Literal[PROFILES], Profile]
     active: Profile
 
     @model_validator(mode="after")
@@ -171,10 +109,23 @@ def load_params(path: str | os.PathLike = PARAMS_FILE) -> Params:
         tree = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise ParamsError(f"{path} not found (run from the repository root)") from None
+    except yaml.MarkedYAMLError as err:
+        raise ParamsError(_yaml_error(path, err)) from None
+    if not isinstance(tree, dict):
+        raise ParamsError(f"{path}: expected a mapping with keys profiles and active, got {type(tree).__name__}")
     try:
         return Params.model_validate(tree)
     except ValidationError as err:
         raise ParamsError(describe(err, source=str(path))) from None
+
+
+def _yaml_error(path: Path, err: yaml.MarkedYAMLError) -> str:
+    """A YAML error in plain words; an unknown ``*alias`` (a typo'd profile) lists the profiles."""
+    where = f"{path}:{err.problem_mark.line + 1}" if err.problem_mark else str(path)
+    alias = re.search(r"found undefined alias '?([^'\s]+)'?", str(err.problem))
+    if alias:
+        return f"{where}: unknown profile *{alias[1]}; the profiles are: {', '.join('*' + p for p in PROFILES)} (active: *embedded)"
+    return f"{where}: not valid YAML: {err.problem}"
 
 
 def active_profile(path: str | os.PathLike = PARAMS_FILE) -> Profile:

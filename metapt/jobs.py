@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import torch
 
 from metapt.config import Profile
 from metapt.engine.checkpoint import load_checkpoint, save_checkpoint
+from metapt.records import PhiTrajectory
 
 RESUME_ROOT = Path(".cache/resume")
 
@@ -61,27 +63,22 @@ def initial_encoder(run, build) -> torch.nn.Module:
 
 
 def pretrain_log(run) -> dict[str, Any]:
-    """The PT run's ``pretrain.json`` (empty for ``no_pt``)."""
+    """The PT run's ``pretrain.json`` (empty when the method does not pre-train)."""
     from metapt.io import read_json
 
     return {} if run.pretrain_dir is None else read_json(run.pretrain_dir / "pretrain.json")
 
 
-def finish_pretrain(out: Path, tracked, log: dict[str, Any]) -> None:
-    """The last writes of a PT job into its (temporary) output folder: the log, then the tracking record."""
-    from metapt.io import write_json
+@dataclass
+class PTResult:
+    """What a domain's pretrain body hands the generic stage (``metapt.pipeline.pretrain``) to write.
 
-    tracked.log_metrics({"pt_wall_s": log["pt_wall_s"]})
-    write_json(out / "pretrain.json", log)
-    tracked.write(out)
+    ``log`` goes into ``pretrain.json`` and must be deterministic (no wall times); ``metrics`` go to
+    MLflow only; ``arrays`` are saved as ``.npy`` files beside the encoder.
+    """
 
-
-def write_finetune(run, tracked, results: dict[str, Any], states: dict[str, Any], seconds: float) -> Path:
-    """An FT job's output folder, atomically: best-validation weights, every score, the tracking record."""
-    from metapt.io import atomic_dir, write_json
-
-    with atomic_dir(run.finetune_dir) as tmp:
-        torch.save(states, tmp / "finetuned.pt")
-        write_json(tmp / "finetune.json", {"run": run.name, "pt_run": run.pretrain_dir and str(run.pretrain_dir), "ft_wall_s": seconds, "results": results})
-        tracked.write(tmp)
-    return run.finetune_dir
+    encoder: torch.nn.Module
+    log: dict[str, Any]
+    arrays: dict[str, Any] = field(default_factory=dict)
+    trajectory: PhiTrajectory | None = None
+    metrics: dict[str, float] = field(default_factory=dict)

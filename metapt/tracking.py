@@ -1,7 +1,8 @@
 """MLflow tracking: one run per stage job, nested under the pipeline's run.
 
-A job records what it would log (params, tags, per-step metrics, artifacts) into its own output
-folder, ``tracking.json``; the workflow then publishes the records of the jobs that ran, in one
+A job records what it would log (params, tags, per-step metrics, artifacts) in a record beside its
+output, ``.cache/tracking/<output>.json`` (never inside the output: it holds wall times, the host's
+memory peak and the git commit, which would change the output's DVC hash on every run); the workflow then publishes the records of the jobs that ran, in one
 process, after ``dvc commit`` (so each run also carries its stage's ``dvc.lock`` hashes). Why not
 log from the jobs: importing MLflow and opening the store costs ~2 s per job (a quarter of a
 small job), and many parallel jobs writing one SQLite file (or one on NFS, on a cluster) contend
@@ -29,7 +30,15 @@ ROOT = Path(__file__).resolve().parents[1]
 PARENT_ENV = "METAPT_PIPELINE_RUN_ID"
 DEFER_ENV = "METAPT_DEFER_TRACKING"  # set by the Snakefile: jobs leave records, the workflow publishes
 EXPERIMENT_ENV = "METAPT_EXPERIMENT"
-RECORD = "tracking.json"
+RECORDS = Path(".cache/tracking")
+
+
+def record_path(output: str | os.PathLike) -> Path:
+    """Where the tracking record of a stage output lives (relative outputs mirror their path)."""
+    out = Path(output)
+    if out.is_absolute():
+        return RECORDS / "abs" / f"{hashlib.sha256(out.as_posix().encode()).hexdigest()[:16]}.json"
+    return RECORDS / f"{out.as_posix()}.json"
 
 
 def tracking_uri() -> str:
@@ -102,8 +111,8 @@ class StageRun:
     def log_artifact(self, name: str) -> None:
         self.artifacts.append(name)
 
-    def write(self, out_dir: str | os.PathLike) -> None:
-        """Save the record into the job's (temporary) output folder; call last, just before it is renamed in."""
+    def write(self, output: str | os.PathLike) -> None:
+        """Save the record of the job whose output is ``output`` (the final folder; artifacts are read from it at publish)."""
         import resource
 
         from metapt.io import write_json
@@ -112,7 +121,7 @@ class StageRun:
                           "job/wall_s": time.time() - self.start_ms / 1000})
         record = {"stage": self.stage, "run_name": self.run_name, "profile": self.profile, "params": self.params, "tags": self.tags,
                   "metrics": self.metrics, "artifacts": self.artifacts, "start_ms": self.start_ms, "end_ms": int(time.time() * 1000)}
-        write_json(Path(out_dir) / RECORD, record)
+        write_json(record_path(output), record)
 
 
 @contextmanager
@@ -239,7 +248,7 @@ def publish(outputs: list[Path], parent_run_id: str | None = None, lock: dict[st
     by_out = {o["path"]: (name, entry) for name, entry in (lock or {}).items() for o in entry.get("outs", [])}
     client, ids = None, []
     for out in outputs:
-        rec_file = Path(out) / RECORD
+        rec_file = record_path(out)
         if not rec_file.is_file():
             continue
         rec = json.loads(rec_file.read_text())

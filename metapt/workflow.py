@@ -1,6 +1,7 @@
 """Run the pipeline: Snakemake executes what is stale, the jobs that ran are committed to DVC.
 
-    python -m metapt.workflow [--profile embedded|paper] [--cores N] [--dry-run] [--pull] [-- extra snakemake args]
+    python -m metapt.workflow [--profile embedded|paper|tiny] [--cores N] [--dry-run] [--pull] [-- extra snakemake args]
+    python -m metapt.workflow graph [--write]      (dvc.yaml and workflow/code/ from the domain declarations)
 
 Snakemake reruns on changed inputs (mtimes), and on params through ``dvc.lock`` (see
 ``workflow/rules/common.smk``), so it agrees with ``dvc status`` whichever tool built an output
@@ -19,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from metapt.config import switch_profile
+from metapt.config import PROFILES, ParamsError, load_params, switch_profile
 
 
 def rule_name(addressing: str) -> str:
@@ -119,6 +120,12 @@ def reproduce(profile: str | None = None, cores: int = 2, dry_run: bool = False,
     cwd = Path.cwd() if cwd is None else Path(cwd)
     if profile is not None and switch_profile(profile, cwd / "params.yaml"):
         print(f"params.yaml: active profile is now {profile}", flush=True)
+    try:
+        load_params(cwd / "params.yaml")  # before anything is scheduled: a typo names its key here, in well under a second
+    except ParamsError as err:
+        print(f"error: {err}", file=sys.stderr, flush=True)
+        return 2
+    _regenerate_graph(cwd)
     if from_remote:
         got = pull(cwd)
         print(f"dvc pull: {len(got['fresh'])} stage(s) up to date, {len(got['stale'])} stale: {got['stale']}", flush=True)
@@ -129,6 +136,18 @@ def reproduce(profile: str | None = None, cores: int = 2, dry_run: bool = False,
               f"figures: {report / 'figures'}/; every cell: {report / 'summary.json'}.\n"
               f"Lineage of a cell: python stages/lineage.py <cell id>;  runs: mlflow ui --backend-store-uri sqlite:///mlflow.db", flush=True)
     return code
+
+
+def _regenerate_graph(cwd: Path) -> None:
+    """Bring ``dvc.yaml`` and ``workflow/code/`` in line with the declarations and imports (a new import or method group)."""
+    from metapt import graph
+
+    if cwd.resolve() != graph.ROOT:
+        return  # the generator reads the code of the repository it was imported from
+    changed = graph.write()
+    if changed["dvc.yaml"] or changed["code"]:
+        print(f"metapt: regenerated the stage graph (dvc.yaml {'changed' if changed['dvc.yaml'] else 'unchanged'}; "
+              f"code folders {changed['code'] or 'unchanged'}); commit them with your change", flush=True)
 
 
 def commit_stages(names: list[str], cwd: Path | None = None) -> list[str]:
@@ -216,9 +235,27 @@ def _stamp(out: Path, when: float) -> None:
         os.utime(out, (when, when))
 
 
+def graph_main(argv: list[str]) -> int:
+    """``graph [--write | --check]``: print, write or check ``dvc.yaml`` and the code folders against the declarations."""
+    from metapt import graph
+
+    ap = argparse.ArgumentParser(prog="python -m metapt.workflow graph", description=graph.__doc__.splitlines()[0])
+    ap.add_argument("--write", action="store_true", help="write dvc.yaml and workflow/code/ (else print dvc.yaml)")
+    args = ap.parse_args(argv)
+    if not args.write:
+        print(graph.dvc_yaml(), end="")
+        return 0
+    changed = graph.write()
+    print(f"dvc.yaml {'rewritten' if changed['dvc.yaml'] else 'unchanged'}; code folders changed: {changed['code'] or 'none'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["graph"]:
+        return graph_main(argv[1:])
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--profile", choices=["embedded", "paper"], help="switch params.yaml's active profile first")
+    ap.add_argument("--profile", choices=PROFILES, help="switch params.yaml's active profile first")
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--dry-run", action="store_true", help="list the jobs that would run")
     ap.add_argument("--pull", action="store_true", help="first fetch every output in dvc.lock from the DVC remote (dvc pull)")

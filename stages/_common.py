@@ -1,8 +1,7 @@
-"""Shared by the stage entry points: import the repo's package, load the active profile, pick a domain."""
+"""Shared by the stage entry points: import the repo's package, load the active profile, name the domains."""
 
 from __future__ import annotations
 
-import importlib
 import sys
 from pathlib import Path
 
@@ -10,6 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from metapt.config import ParamsError, active_profile  # noqa: E402
+from metapt.domain import names  # noqa: E402
 
 
 def profile():
@@ -19,6 +19,14 @@ def profile():
         sys.exit(f"error: {err}")
 
 
-def domain_module(domain: str, part: str = "pipeline"):
-    """``metapt.<domain>.prepare`` (data stages) or ``metapt.<domain>.pipeline`` (model stages)."""
-    return importlib.import_module(f"metapt.{domain}.{part}")
+def domain_arg(ap) -> None:
+    ap.add_argument("domain", choices=names())
+
+
+def run_args(ap) -> None:
+    """The fields of a ``metapt.domain.Run`` (the command dvc.yaml spells for a PT or FT job)."""
+    domain_arg(ap)
+    ap.add_argument("--method", required=True)
+    ap.add_argument("--seed", type=int, required=True)
+    ap.add_argument("--setting", help="PPI: FT access during meta-PT (full | partial | heldout)")
+    ap.add_argument("--labels", type=int, help="ECG meta-SimCLR: N labelled examples seen in PT")

@@ -5,10 +5,12 @@
 
 import argparse
 
-from _common import domain_module, profile
+from _common import domain_arg, profile
+
+from metapt import pipeline
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("domain", choices=["ppi", "ecg"])
+    domain_arg(ap)
     args = ap.parse_args()
-    print(domain_module(args.domain, "prepare").preprocess(profile()))
+    print(pipeline.preprocess(args.domain, profile()))

@@ -6,18 +6,15 @@
 
 import argparse
 
-from _common import domain_module, profile
+from _common import profile, run_args
 
-from metapt.runs import Run
+from metapt import pipeline
+from metapt.domain import Run
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("domain", choices=["ppi", "ecg"])
-    ap.add_argument("--method", required=True)
-    ap.add_argument("--seed", type=int, required=True)
-    ap.add_argument("--setting", choices=["full", "partial", "heldout"], help="PPI: FT access during meta-PT")
-    ap.add_argument("--labels", type=int, help="ECG meta-SimCLR: N labelled examples")
+    run_args(ap)
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     args = ap.parse_args()
     run = Run(args.domain, args.method, args.seed, args.setting, args.labels)
-    print(domain_module(args.domain).pretrain(profile(), run, progress=not args.quiet))
+    print(pipeline.pretrain(profile(), run, progress=not args.quiet))

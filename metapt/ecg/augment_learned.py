@@ -136,6 +136,9 @@ class WarpAugmentation(MetaParameterisation):
                        max_disp=float(self._last_disp.abs().max()))
         return out
 
+    trajectory_quantity = "warp"
+    trajectory_columns = ("warp_std", "m_mean")
+
     def trajectory_vector(self) -> torch.Tensor:
         m = float(self._last_m.mean()) if self._last_m is not None else float("nan")
         return torch.tensor([float(self.std().detach()), m])

@@ -1,4 +1,4 @@
-"""The real PTB-XL path: version-pinned zip → safe extract → SHA256SUMS check → labels → 100 Hz signals.
+"""The PTB-XL layout: labels, 100 Hz signals, the paper's preprocessing and folds (the download and its checks: ``metapt.ecg.acquire``).
 
 PhysioNet publishes one zip per version; ``wfdb.dl_database`` cannot pin a version and skips the CSVs, so
 it is not used. Every extracted file listed in the archive's ``SHA256SUMS.txt`` is verified before use.
@@ -12,16 +12,14 @@ from __future__ import annotations
 import ast
 import multiprocessing
 import os
-import shutil
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from metapt.io import ChecksumError, download, safe_extract, sha256_file
 
 PHYSIONET_BASE = "https://physionet.org/static/published-projects/ptb-xl"
 PTBXL_STEM = "ptb-xl-a-large-publicly-available-electrocardiography-dataset"
@@ -59,94 +57,6 @@ def ptbxl_folder(version: str = DEFAULT_VERSION) -> str:
 def ptbxl_url(version: str = DEFAULT_VERSION, base: str = PHYSIONET_BASE) -> str:
     """URL of the version-pinned PTB-XL zip on PhysioNet."""
     return f"{base.rstrip('/')}/{ptbxl_folder(version)}.zip"
-
-
-# ---------------------------------------------------------------------------------------------- checksums
-
-def _read_sums(root: Path) -> list[tuple[str, str]]:
-    sums = root / SUMS_FILE
-    if not sums.is_file():
-        raise FileNotFoundError(f"{sums} not found: cannot verify the PTB-XL files")
-    entries = []
-    for lineno, line in enumerate(sums.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        digest, sep, rel = line.strip().partition(" ")
-        rel = rel.strip().lstrip("*")  # "<hash>  <path>" (text mode) or "<hash> *<path>" (binary mode)
-        if not sep or len(digest) != 64 or not rel or any(c not in "0123456789abcdefABCDEF" for c in digest):
-            raise PTBXLFormatError(f"{sums}:{lineno}: expected '<sha256>  <relative path>', got {line!r}")
-        p = PurePosixPath(rel)
-        if p.is_absolute() or ".." in p.parts:
-            raise PTBXLFormatError(f"{sums}:{lineno}: path {rel!r} escapes the dataset folder")
-        entries.append((digest.lower(), rel))
-    if not entries:
-        raise PTBXLFormatError(f"{sums} lists no files")
-    return entries
-
-
-def verify_sha256sums(root: str | os.PathLike, progress: bool = False) -> int:
-    """Check every file listed in ``root/SHA256SUMS.txt``; return how many were verified.
-
-    Raises :class:`FileNotFoundError` naming the first listed file that is missing and
-    :class:`metapt.io.ChecksumError` naming the first whose SHA-256 differs.
-    """
-    root = Path(root)
-    entries = _read_sums(root)
-    for digest, rel in tqdm(entries, desc="SHA256SUMS", unit="file", disable=not progress):
-        path = root / rel
-        if not path.is_file():
-            raise FileNotFoundError(f"{rel} is listed in {root / SUMS_FILE} but missing from {root}")
-        actual = sha256_file(path)
-        if actual != digest:
-            err = ChecksumError(path, digest, actual)
-            err.args = (f"SHA-256 mismatch for {rel} (in {root}): expected {digest}, got {actual}",)
-            raise err
-    return len(entries)
-
-
-# ------------------------------------------------------------------------------------------------ fetch
-
-def _dataset_root(extracted: Path, version: str) -> Path:
-    expected = extracted / ptbxl_folder(version)
-    if (expected / DATABASE_CSV).is_file():
-        return expected
-    found = [d for d in extracted.iterdir() if d.is_dir() and (d / DATABASE_CSV).is_file()]
-    if len(found) == 1:
-        return found[0]
-    raise PTBXLFormatError(f"{extracted} has no top-level folder {expected.name!r} containing {DATABASE_CSV}")
-
-
-def fetch_ptbxl(version: str = DEFAULT_VERSION, data_dir: str | os.PathLike = "data/ptbxl",
-                sha256: str | None = None, size: int | None = None, *, url: str | None = None,
-                progress: bool = True) -> Path:
-    """Download the version's zip → safe-extract → verify ``SHA256SUMS.txt``; return the dataset root.
-
-    Each step is skipped when already done (the extraction folder is named by the zip's hash prefix and
-    marked once verified). A failed verification removes the extraction; an unpinned zip (``sha256``
-    None) that fails is deleted too, so the next call fetches it again. ``url`` overrides the PhysioNet
-    URL (mirrors, tests).
-    """
-    _check_version(version)
-    data_dir = Path(data_dir)
-    url = url or ptbxl_url(version)
-    got = download(url, data_dir / f"{ptbxl_folder(version)}.zip", sha256, size, progress)
-    extracted = data_dir / f"ptbxl-{version}-{got.sha256[:12]}"
-    marker = extracted / _VERIFIED_MARKER
-    if marker.is_file():
-        return _dataset_root(extracted, version)
-    try:
-        if extracted.exists():  # a previous run stopped before the check finished: start clean
-            shutil.rmtree(extracted)
-        safe_extract(got.path, extracted)
-        root = _dataset_root(extracted, version)
-        verify_sha256sums(root, progress=progress)
-    except Exception:
-        shutil.rmtree(extracted, ignore_errors=True)
-        if sha256 is None:
-            got.path.unlink(missing_ok=True)
-        raise
-    marker.write_text(f"{got.sha256}\n")
-    return root
 
 
 # ----------------------------------------------------------------------------------------------- labels

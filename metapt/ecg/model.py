@@ -55,3 +55,12 @@ class ProjectionHead(nn.Module):
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         return self.net(h)
+
+
+def encoder(profile) -> ResNet1d:
+    return resnet(profile.ecg.model)
+
+
+def resnet(m) -> ResNet1d:
+    """A ResNet of a ``ResNetConfig``, freshly initialised (under the caller's seed): the one place it is built."""
+    return ResNet1d(widths=m.widths, strides=m.strides, blocks=m.blocks, kernel=m.kernel, stem_stride=m.stem_stride)

@@ -14,7 +14,9 @@ import yaml
 
 from metapt.ecg import synth
 from metapt.ecg.data import preprocess
-from metapt.ecg.experiment import METHODS, ECGConfig, evaluate, pretrain
+from metapt.ecg.finetune import finetune_and_test
+from metapt.ecg.pretrain import METHODS, pretrain
+from metapt.ecg.settings import ECGConfig
 from metapt.io import write_json
 from metapt.overrides import apply_overrides
 from metapt.stats import paired, summarise
@@ -38,7 +40,7 @@ def run(cfg: ECGConfig, n_records: int, methods: list[str], labels: list[int], s
         for n in labels:
             for method in methods:
                 enc, log = pretrain(method, x, y, pt_idx, n, cfg, seed, progress=progress)
-                ev = evaluate(enc, x, y, pt_idx, test_idx, n, cfg, seed, modes=modes)
+                ev = finetune_and_test(enc, x, y, pt_idx, test_idx, n, cfg, seed, modes=modes)
                 row = {"method": method, "n_labels": n, "seed": seed, "pt": log, "ft": ev, "generate_s": gen_s}
                 write_json(out / f"{method}_N{n}_seed{seed}.json", row)
                 rows.append(row)

@@ -26,7 +26,7 @@ from metapt.engine.functional_optim import FunctionalOptimizer, OptState
 from metapt.engine.hypergrad import PTGraph, head_step, hypergradient
 from metapt.engine.problem import BilevelProblem
 from metapt.engine.streams import BatchStream
-from metapt.io import atomic_path
+from metapt.records import PhiTrajectory
 
 
 class NonFiniteError(FloatingPointError):
@@ -148,12 +148,15 @@ class MetaPretrainer:
             return True
         return False
 
+    def phi_trajectory(self) -> PhiTrajectory:
+        """The full φ trajectory, named by what the meta-parameterisation stores (``trajectory_quantity``)."""
+        meta = self.problem.meta
+        values = torch.stack(self.trajectory).numpy() if self.trajectory else np.zeros((0, 0), dtype=np.float32)
+        return PhiTrajectory(np.asarray(self.trajectory_steps, dtype=np.int64), values, meta.trajectory_quantity, tuple(meta.trajectory_columns))
+
     def save_trajectory(self, path: str | Path) -> None:
-        """The full φ trajectory as a compressed npz: ``steps`` [S] and ``phi`` [S, dim]."""
-        phi = torch.stack(self.trajectory).numpy() if self.trajectory else np.zeros((0, 0), dtype=np.float32)
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez_compressed(fh, steps=np.asarray(self.trajectory_steps, dtype=np.int64), phi=phi)
+        """The φ trajectory as a compressed npz (``metapt.records.PhiTrajectory``, its one writer)."""
+        self.phi_trajectory().write(path)
 
     # ---- the loop --------------------------------------------------------------------------
     def is_hyper_step(self, step: int) -> bool:

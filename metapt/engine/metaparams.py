@@ -17,6 +17,9 @@ from torch import nn
 class MetaParameterisation(nn.Module):
     """Base class for φ. Subclasses define how the PT loss uses their parameters."""
 
+    trajectory_quantity = "phi"  # what ``trajectory_vector`` holds: the name the trajectory record gives it
+    trajectory_columns: tuple[str, ...] = ()  # names of its entries, when they are not one per task
+
     def summary(self) -> dict[str, float]:
         """A few scalars that describe φ now (logged every step)."""
         flat = self.trajectory_vector()
@@ -77,6 +80,8 @@ class TaskWeights(MetaParameterisation):
     def summary(self) -> dict[str, float]:
         return _weight_summary(self.weights(), self.logits, self.top_k)
 
+    trajectory_quantity = "weights"  # w = 2·sigmoid(λ), already squashed
+
     def trajectory_vector(self) -> torch.Tensor:
         return self.weights().detach().cpu()
 
@@ -101,6 +106,8 @@ class ExampleWeights(MetaParameterisation):
     def summary(self) -> dict[str, float]:
         return _weight_summary(self.weights(), self.logits, self.top_k)
 
+    trajectory_quantity = "weights"  # w = 2·sigmoid(λ), already squashed
+
     def trajectory_vector(self) -> torch.Tensor:
         return self.weights().detach().cpu()
 
@@ -121,6 +128,8 @@ class FixedTaskWeights(MetaParameterisation):
 
     def summary(self) -> dict[str, float]:
         return _weight_summary(self.fixed, torch.zeros_like(self.fixed), self.top_k)
+
+    trajectory_quantity = "weights"
 
     def trajectory_vector(self) -> torch.Tensor:
         return self.fixed.detach().cpu()

@@ -20,11 +20,14 @@ import numpy as np
 import torch
 import yaml
 
-from metapt.ppi import synth
-from metapt.ppi.experiment import PPIConfig, evaluate, pretrain, with_ft_budget
-from metapt.ppi.splits import make_splits, species_ids
 from metapt.io import write_json
 from metapt.overrides import parse_pairs, set_dotted
+from metapt.ppi import synth
+from metapt.ppi.finetune import finetune_and_test
+from metapt.ppi.pretrain import pretrain
+from metapt.ppi.settings import PPIConfig
+from metapt.ppi.splits import with_ft_budget
+from metapt.ppi.splits import make_splits, species_ids
 
 H = "pretrain.loop.hypergrad."
 L = "pretrain.loop."
@@ -58,7 +61,7 @@ def _run(job: tuple) -> dict:
     graphs, truth = synth.generate(synth.preset(preset, **data), seed=0)
     splits = with_ft_budget(make_splits(species_ids(graphs)), cfg.ft_budget)
     pt = pretrain(method, graphs, splits, cfg, seed, truth=truth)
-    ev = evaluate(pt.encoder, graphs, splits, cfg, modes=modes)
+    ev = finetune_and_test(pt.encoder, graphs, splits, cfg, modes=modes)
     row = {"variant": name, "method": method, "seed": seed, "overrides": overrides, "pt": pt.log, "ft": {m: {k: v for k, v in ev[m].items() if k != "runs"} for m in ev}}
     if method in ("meta", "agnostic"):
         row["weights_auc_final"] = pt.log["weights_vs_truth_per_epoch"][-1]["weights_auc"]

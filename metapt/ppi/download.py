@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from metapt.io import atomic_path
-from metapt.ppi.legacy import BIO_URL, FetchedBio, fetch_bio
+from metapt.ppi.acquire import BIO_URL, FetchedBio, fetch_bio
 
 
 class BioDataConfig(BaseModel):

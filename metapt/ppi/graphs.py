@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from torch_geometric.data import Data
+import numpy as np
+from torch_geometric.data import Batch, Data
 
 
 class EgoGraph(Data):
@@ -27,3 +29,19 @@ class EgoGraphUnoffset(EgoGraph):
     """Paper-parity variant reproducing the authors' un-offset centre index during PT."""
 
     offset_center = False
+
+
+def collate_graphs(offset_center: bool = True):
+    """PyG collate; ``offset_center=False`` undoes the centre-index offset (the authors' PT quirk)."""
+
+    def collate(graphs: list) -> Batch:
+        batch = Batch.from_data_list(graphs)
+        if not offset_center:
+            batch.center_node_idx = batch.center_node_idx - batch.ptr[:-1]
+        return batch
+
+    return collate
+
+
+def subset(graphs: Sequence, idx: np.ndarray) -> list:
+    return [graphs[int(i)] for i in idx]

@@ -1,4 +1,4 @@
-"""The real bio data: download, convert the legacy PyG-1.0.3 file to PyG-2 format once, load as EgoGraphs.
+"""The real bio data: convert the legacy PyG-1.0.3 file to PyG-2 format once, load as EgoGraphs (the download is ``metapt.ppi.acquire``).
 
 Hu et al. released only ``dataset/supervised/processed/geometric_data_processed.pt``, a pickled
 ``(data, slices)`` tuple written by PyG 1.0.3 (the raw→processed code never was). How it loads under
@@ -19,16 +19,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
 
 import torch
 import torch_geometric  # noqa: F401  (registers the legacy Data class as a weights_only safe global)
 from torch import Tensor
 from torch_geometric.data import Data, InMemoryDataset
 
-from metapt.io import atomic_path, download, safe_extract
+from metapt.io import atomic_path
 from metapt.ppi.graphs import EgoGraph, EgoGraphUnoffset
 
 BIO_URL = "https://snap.stanford.edu/gnn-pretrain/data/bio_dataset.zip"
@@ -162,39 +160,3 @@ class BioDataset(InMemoryDataset):
 def load_converted(path: str | os.PathLike, offset_center: bool = True) -> BioDataset:
     """Open a file written by :func:`convert_legacy`."""
     return BioDataset(path, offset_center)
-
-
-@dataclass(frozen=True)
-class FetchedBio:
-    """The converted file and the archive checksum to pin in config (trust on first use)."""
-
-    path: Path
-    sha256: str
-    size: int
-
-
-def fetch_bio(url: str = BIO_URL, data_dir: str | os.PathLike = "data/bio", sha256: str | None = None,
-              size: int | None = None, *, progress: bool = True, n_pt_tasks: int = 5000, n_ft_tasks: int = 40,
-              require_species: Iterable[int] | None = PAPER_SPECIES) -> FetchedBio:
-    """Download → verify → safe-extract the supervised file → convert; each step is skipped when already done.
-
-    Outputs are named by the archive's hash prefix, so a different archive never reuses stale ones. With
-    no pinned ``sha256`` the archive is unpickled unverified, but only with ``weights_only=True``, and
-    it is deleted if it fails to extract or convert; a pinned archive is kept (it is the expected file).
-    """
-    data_dir = Path(data_dir)
-    got = download(url, data_dir / (Path(urlparse(url).path).name or "bio_dataset.zip"), sha256, size, progress)
-    tag = got.sha256[:12]
-    out = data_dir / f"bio_supervised_{tag}.pt"
-    if not out.exists():
-        raw = data_dir / f"bio_dataset_{tag}"
-        try:
-            if not (raw / LEGACY_MEMBER).exists():
-                safe_extract(got.path, raw, members=[LEGACY_MEMBER])
-            convert_legacy(raw / LEGACY_MEMBER, out, n_pt_tasks=n_pt_tasks, n_ft_tasks=n_ft_tasks,
-                           require_species=require_species)
-        except Exception:
-            if sha256 is None:  # unpinned and unusable: do not trust it on the next call
-                got.path.unlink(missing_ok=True)
-            raise
-    return FetchedBio(out, got.sha256, got.size)

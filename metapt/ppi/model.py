@@ -59,3 +59,12 @@ class GIN(nn.Module):
 
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def gin(m) -> GIN:
+    """A GIN of a ``GINConfig``, freshly initialised (under the caller's seed): the one place it is built."""
+    return GIN(m.layers, m.hidden, m.dropout)
+
+
+def encoder(profile) -> GIN:
+    return gin(profile.ppi.model)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from metapt import runs
+from metapt.domain import processed_dir
 from metapt.io import read_json
 from metapt.ppi.legacy import load_converted
 from metapt.ppi.splits import PPISplits
@@ -13,7 +13,7 @@ GRAPHS, SPLITS, TRUTH = "graphs.pt", "splits.npz", "truth.json"
 
 
 def load_processed() -> tuple[list, PPISplits, dict | None]:
-    d = runs.processed_dir("ppi")
+    d = processed_dir("ppi")
     graphs = list(load_converted(d / GRAPHS))
     with np.load(d / SPLITS) as z:
         splits = PPISplits(**{k: (int(z[k]) if z[k].ndim == 0 else z[k]) for k in z.files})

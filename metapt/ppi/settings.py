@@ -5,9 +5,12 @@ Pure pydantic: ``params.yaml`` is checked without importing torch_geometric.
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
 
 from metapt.engine.config import MetaLoopConfig
+from metapt.ppi.domain import DOMAIN
 from metapt.settings import FTConfig, Strict
 
 
@@ -34,3 +37,35 @@ class PPIConfig(Strict):
     })
     ft_seeds: tuple[int, ...] = (0, 1, 2)
     ft_budget: tuple[int, int] | None = Field(None, description="subsample FT train/val to (n_train, n_val) graphs: the few-label regime of the synthetic benchmark; None = the paper's splits")
+
+
+class PPIData(Strict):
+    """Where the PPI graphs come from: the planted-structure generator, or Hu et al.'s bio archive."""
+
+    source: Literal["synthetic", "bio"] = "synthetic"
+    preset: Literal["discriminating", "weight_recovery", "conjunction"] = "discriminating"
+    generator: dict[str, Any] = Field(default_factory=dict, description="SynthPPIConfig overrides, e.g. n_graphs")
+    seed: int = 0
+    url: str = "https://snap.stanford.edu/gnn-pretrain/data/bio_dataset.zip"
+    sha256: str | None = Field(None, description="pinned archive checksum; null = trust on first use")
+    size: int | None = None
+
+
+class PPIGrid(Strict):
+    """Which PT runs exist. Baselines are access-free; ``access_methods`` also run per extra setting."""
+
+    methods: list[Literal[DOMAIN.grid_methods(sees_ft_data=False)]] = ["uniform"]  # no_pt is always there: it needs no PT job
+    access_methods: list[Literal[DOMAIN.grid_methods(sees_ft_data=True)]] = ["cotrain", "cotrain_pcgrad", "meta"]
+    settings: list[Literal["partial", "heldout"]] = ["partial", "heldout"]
+    heldout_fold: int = Field(0, ge=0, lt=4)
+
+
+class PPIParams(PPIConfig):
+    data: PPIData = PPIData()
+    grid: PPIGrid = PPIGrid()
+
+    @model_validator(mode="after")
+    def _oracle_needs_truth(self) -> "PPIParams":
+        if "oracle" in self.grid.methods and self.data.source != "synthetic":
+            raise ValueError("grid.methods: 'oracle' needs planted ground truth, i.e. data.source: synthetic")
+        return self

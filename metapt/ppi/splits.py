@@ -9,6 +9,7 @@ train then on FT val; held-out task fold f holds out FT tasks ``10f … 10f+9`` 
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass
 from typing import Sequence
@@ -164,3 +165,18 @@ def validate(s: PPISplits, n_graphs: int) -> None:
     check(partial_ok and len(np.unique(s.metaft_train_partial)) == len(s.metaft_train_partial), "partial ⊄ full FT split")
     folds = np.concatenate(s.task_folds)
     check(np.array_equal(np.sort(folds), np.arange(s.n_ft_tasks)), "task folds do not partition the FT tasks")
+
+
+def with_ft_budget(splits: PPISplits, budget: tuple[int, int] | None, seed: int = 42) -> PPISplits:
+    """FT train/val cut to a label budget (MetaFT and final FT both use it); partial access halves it."""
+    if budget is None:
+        return splits
+    n_train, n_val = budget
+    if n_train > len(splits.ft_train) or n_val > len(splits.ft_val):
+        raise ValueError(f"ft_budget {budget} exceeds the FT split sizes ({len(splits.ft_train)}, {len(splits.ft_val)})")
+    rng = np.random.default_rng(seed)
+    tr, va = rng.permutation(splits.ft_train)[:n_train], rng.permutation(splits.ft_val)[:n_val]
+    return dataclasses.replace(
+        splits, ft_train=tr, ft_val=va,
+        metaft_train_partial=rng.permutation(tr)[: max(1, n_train // 2)], metaft_val_partial=rng.permutation(va)[: max(1, n_val // 2)],
+    )

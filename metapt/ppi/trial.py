@@ -18,12 +18,15 @@ import yaml
 from metapt.evaluate import weights_vs_truth
 from metapt.io import write_json
 from metapt.overrides import apply_overrides, parse_pairs
+from metapt.ppi import synth
+from metapt.ppi.finetune import finetune_and_test
+from metapt.ppi.pretrain import METHODS, pretrain
+from metapt.ppi.settings import PPIConfig
+from metapt.ppi.splits import with_ft_budget
+from metapt.ppi.legacy import load_converted
+from metapt.ppi.splits import make_splits, species_ids
 from metapt.stats import paired
 from metapt.stats import summarise as summarise_values
-from metapt.ppi import synth
-from metapt.ppi.legacy import load_converted
-from metapt.ppi.experiment import METHODS, PPIConfig, evaluate, pretrain, with_ft_budget
-from metapt.ppi.splits import make_splits, species_ids
 
 
 def load_graphs(preset: str | None, data_overrides: dict, data_seed: int = 0, bio: Path | None = None) -> tuple[list, dict | None, str]:
@@ -48,7 +51,7 @@ def run_trial(preset: str | None, methods: list[str], seeds: list[int], cfg: PPI
             pt = pretrain(method, graphs, splits, cfg, seed, access=access, fold=fold, truth=truth, learned_weights=learned, progress=progress)
             if method == "meta":
                 learned = pt.weights
-            ev = evaluate(pt.encoder, graphs, splits, cfg, access=access, fold=fold, modes=modes, progress=progress)
+            ev = finetune_and_test(pt.encoder, graphs, splits, cfg, access=access, fold=fold, modes=modes, progress=progress)
             row = {"preset": preset, "method": method, "seed": seed, "access": access, "fold": fold, "pt": pt.log, "ft": ev, "generate_s": gen_s}
             if pt.weights is not None and truth is not None:
                 ok = np.isfinite(pt.weights)

@@ -14,11 +14,11 @@ import pytest
 import torch
 from torch_geometric.data import Batch
 
-from metapt.io import (ChecksumError, CorruptArchiveError, DownloadError, DownloadInterrupted, UnsafeArchiveError,
+from metapt.download import (ChecksumError, CorruptArchiveError, DownloadError, DownloadInterrupted, UnsafeArchiveError,
                        download, safe_extract)
 from metapt.ppi.graphs import EgoGraph
-from metapt.ppi.legacy import (LEGACY_MEMBER, PAPER_SPECIES, InvariantError, convert_legacy, fetch_bio,
-                               load_converted)
+from metapt.ppi.acquire import fetch_bio
+from metapt.ppi.legacy import LEGACY_MEMBER, PAPER_SPECIES, InvariantError, convert_legacy, load_converted
 from tests.fixtures import legacy_fixture as lf
 
 N_PT, N_FT = 50, 40
@@ -232,7 +232,7 @@ def test_missing_species_and_in_place_conversion_are_refused(tmp_path, pt_bytes)
 
 def test_trial_runs_on_downloaded_real_format_data(tmp_path, server):
     """Download → convert → the same experiment code as the synthetic data (the paper profile's path)."""
-    from metapt.ppi.experiment import PPIConfig
+    from metapt.ppi.settings import PPIConfig
     from metapt.ppi.trial import run_trial
     from tests.unit.test_ppi_experiment import TINY
 

@@ -1,5 +1,5 @@
-"""The tiny pipeline (`.test/params.yaml`) in a throwaway copy of the repository: helpers shared by the
-integration tests that build it locally, on SLURM, or from a DVC remote."""
+"""The tiny pipeline (the `tiny` profile of params.yaml) in a throwaway copy of the repository: helpers
+shared by the integration tests that build it locally, on SLURM, or from a DVC remote."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from metapt.config import switch_profile
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -20,14 +22,15 @@ def sh(*cmd, cwd, env, check=True) -> subprocess.CompletedProcess:
 
 def copy_repo(dst: Path) -> dict[str, str]:
     """Copy the checkout's tracked and untracked-but-not-ignored files (not its dvc.lock: the checkout's
-    results are not this run's) into ``dst`` with `.test/params.yaml` active and a git history of its
-    own, MLflow database beside it; returns the environment to run commands there with."""
+    results are not this run's; symlinks as symlinks: the stages' code folders) into ``dst`` with the
+    `tiny` profile active and a git history of its own, MLflow database beside it; returns the
+    environment to run commands there with."""
     files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     for f in files:
-        if (ROOT / f).is_file() and f != "dvc.lock":
+        if ((ROOT / f).is_file() or (ROOT / f).is_symlink()) and f != "dvc.lock":
             (dst / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / f, dst / f)
-    shutil.copy2(dst / ".test" / "params.yaml", dst / "params.yaml")
+            shutil.copy2(ROOT / f, dst / f, follow_symlinks=False)
+    switch_profile("tiny", dst / "params.yaml")
     env = {**os.environ, "PYTHONPATH": str(dst), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
            "MLFLOW_TRACKING_URI": f"sqlite:///{dst.parent / 'mlflow.db'}", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t", "no_proxy": "*", "NO_PROXY": "*"}

@@ -3,7 +3,10 @@
 import numpy as np
 import pytest
 
-from metapt.ecg.experiment import ECGConfig, evaluate, labelled_indices, metaft_sizes, pretrain
+from metapt.ecg.finetune import finetune_and_test
+from metapt.ecg.labelled import labelled_indices, metaft_sizes
+from metapt.ecg.pretrain import pretrain
+from metapt.ecg.settings import ECGConfig
 from metapt.ecg.synth import generate, preset
 
 TINY = {
@@ -33,7 +36,7 @@ def test_methods_run_and_meta_moves_the_warp():
     cfg = ECGConfig.model_validate(TINY)
     for method in ("no_pt", "simclr", "meta_simclr"):
         enc, log = pretrain(method, x, y, pt_idx, 10, cfg, seed=0)
-        res = evaluate(enc, x, y, pt_idx, test_idx, 25, cfg, seed=0)
+        res = finetune_and_test(enc, x, y, pt_idx, test_idx, 25, cfg, seed=0)
         assert 0 <= res["linear"]["test_macro_auroc"] <= 1
         if method == "meta_simclr":
             assert log["hyper_steps"] > 0 and log["warp_std_final"] != pytest.approx(1600.0)

@@ -200,9 +200,9 @@ def test_layout_csvs_and_checksums(layout):
 
 
 def test_real_reader_runs_unchanged(layout):
-    from metapt.ecg import data
+    from metapt.ecg import acquire
     root, X, Y = layout
-    assert data.verify_sha256sums(root) == 2 * len(X) + 2
+    assert acquire.verify_sha256sums(root) == 2 * len(X) + 2
     table = data.load_labels(root)
     np.testing.assert_array_equal(data.label_matrix(table), Y)
     assert len(data.load_labels(root, keep_unlabelled=False)) == len(X) - 1

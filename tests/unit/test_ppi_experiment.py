@@ -9,7 +9,10 @@ import pytest
 import torch
 
 from metapt.ppi import synth
-from metapt.ppi.experiment import METHODS, PPIConfig, collate_graphs, with_ft_budget
+from metapt.ppi.graphs import collate_graphs
+from metapt.ppi.pretrain import METHODS
+from metapt.ppi.settings import PPIConfig
+from metapt.ppi.splits import with_ft_budget
 from metapt.ppi.splits import make_splits, species_ids
 from metapt.ppi.trial import run_trial, summarise
 

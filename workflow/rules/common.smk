@@ -8,13 +8,19 @@ import yaml
 
 sys.path.insert(0, str(Path(workflow.basedir)))
 from metapt import tracking  # noqa: E402  (light: mlflow is imported only when a run starts)
+from metapt.config import ParamsError, load_params  # noqa: E402
 from metapt.workflow import commit_stages, expanded_stages, params_stale, rule_name  # noqa: E402
 
 # Jobs run `python ...` and `dvc ...` from PATH: make it the interpreter running Snakemake (the venv).
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
-# Only two scalars are needed here; the stages validate the whole file (metapt.config) when they run.
-ACTIVE = yaml.safe_load(Path("params.yaml").read_text())["active"]
+# The whole of params.yaml is validated before any job is scheduled (a typo fails here, naming the key,
+# not in a job after it queued on SLURM); the stages validate it again when they run.
+try:
+    ACTIVE = load_params().active
+except ParamsError as err:
+    sys.stderr.write(f"error: {err}\n")
+    sys.exit(1)
 RAN_DIR = Path(".cache/ran")  # one marker per job that ran: onsuccess commits exactly those stages
 
 
@@ -46,6 +52,8 @@ def expand_dep(path, out_paths):
     inside = [o for o in out_paths if o.startswith(path.rstrip("/") + "/")]
     if inside:
         return inside
+    if path.startswith("workflow/code/"):  # links to the stage's code: Snakemake compares the files' own mtimes
+        return sorted(os.path.relpath(p.resolve()) for p in Path(path).rglob("*.py"))
     if Path(path).is_dir():
         return sorted(str(p) for p in Path(path).rglob("*.py"))
     return [path]
@@ -57,7 +65,7 @@ def resources_for(meta):
     default memory and cores, so small jobs share a node. GPU jobs go to `config: gpu_partition` when
     the executor profile names one (profiles/slurm), the others to its default partition."""
     res = dict(meta.get("resources", {}))
-    if ACTIVE["device"] == "cpu":
+    if ACTIVE.device == "cpu":
         res = {k: v for k, v in res.items() if k == "runtime"}
     if res.get("gpu") and config.get("gpu_partition"):
         res["slurm_partition"] = config["gpu_partition"]

@@ -29,7 +29,7 @@ for spec in STAGES:
 
 onstart:
     os.environ[tracking.DEFER_ENV] = "1"  # jobs leave tracking records; published below, in one process
-    os.environ[tracking.PARENT_ENV] = tracking.start_pipeline_run(ACTIVE["name"])
+    os.environ[tracking.PARENT_ENV] = tracking.start_pipeline_run(ACTIVE.name)
 
 
 onsuccess:

@@ -1,0 +1,1 @@
+../../../../../metapt/ppi/settings.py

@@ -1,0 +1,1 @@
+../../../../../metapt/ecg/augment_learned.py

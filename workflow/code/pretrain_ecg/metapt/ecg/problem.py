@@ -1,0 +1,1 @@
+../../../../../metapt/ecg/problem.py

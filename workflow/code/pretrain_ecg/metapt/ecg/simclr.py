@@ -1,0 +1,1 @@
+../../../../../metapt/ecg/simclr.py
