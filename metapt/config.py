@@ -89,9 +89,18 @@ def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
 
 
 def describe(err: ValidationError, root: type[BaseModel] = Params, source: str = "params.yaml") -> str:
+    """One line per bad key: its dotted path and the keys or values allowed there.
+
+    ``active`` is an alias of one profile, so its errors repeat that profile's: they are said once,
+    under the profile's path, marked as the active one.
+    """
+    errors = err.errors()
+    by_profile = {(tuple(e["loc"][2:]), e["msg"]) for e in errors if e["loc"][:1] == ("profiles",)}
     lines = []
-    for e in err.errors():
+    for e in errors:
         loc = tuple(e["loc"])
+        if loc[:1] == ("active",) and (loc[1:], e["msg"]) in by_profile:
+            continue
         key = ".".join(str(p) for p in loc) or "(top level)"
         if e["type"] == "extra_forbidden":
             owner = _model_at(root, loc[:-1])

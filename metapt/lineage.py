@@ -66,10 +66,10 @@ def feeders(lock: dict[str, dict], path: str) -> list[str]:
 
 def _mlflow(outs: dict[str, str]) -> tuple[str | None, dict[str, str]]:
     """The MLflow run that produced these outputs (tagged with their current hash) and its git tags."""
-    from metapt.tracking import find_run
+    from metapt.tracking import find_run, record_path
 
     for out, md5 in outs.items():
-        if not (Path(out) / "tracking.json").is_file():
+        if not record_path(out).is_file():  # only jobs that ran here left a record (and an MLflow run)
             continue
         try:
             run = find_run(out, md5) or find_run(out)

@@ -13,13 +13,12 @@ from pathlib import Path, PurePosixPath
 
 from tqdm.auto import tqdm
 
-from metapt.domain import raw_dir
 from metapt.config import Profile
+from metapt.domain import raw_dir
 from metapt.download import ChecksumError, download, safe_extract
 from metapt.ecg import synth
 from metapt.ecg.data import _VERIFIED_MARKER, DATABASE_CSV, DEFAULT_VERSION, SUMS_FILE, PTBXLFormatError, _check_version, ptbxl_folder, ptbxl_url
 from metapt.io import atomic_dir, sha256_file, write_json
-
 
 # ---------------------------------------------------------------------------------------------- checksums
 

@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-
 PHYSIONET_BASE = "https://physionet.org/static/published-projects/ptb-xl"
 PTBXL_STEM = "ptb-xl-a-large-publicly-available-electrocardiography-dataset"
 VERSIONS = ("1.0.3", "1.0.1")  # 1.0.3 is current (21,799 records); the paper used 1.0.1 (21,837)

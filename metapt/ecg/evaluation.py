@@ -5,7 +5,7 @@ from __future__ import annotations
 from metapt import jobs
 from metapt.ecg.domain import DOMAIN, setting_of
 from metapt.io import read_json
-from metapt.records import Evaluation, EvalRow, PTSummary
+from metapt.records import EvalRow, Evaluation, PTSummary
 
 
 def evaluation(profile) -> Evaluation:

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from metapt.domain import processed_dir, raw_dir
 from metapt.config import Profile
-from metapt.ecg.data import DATABASE_CSV, label_matrix, load_labels, preprocess as normalise, read_records
+from metapt.domain import processed_dir, raw_dir
+from metapt.ecg.data import DATABASE_CSV, label_matrix, load_labels, read_records
+from metapt.ecg.data import preprocess as normalise
 from metapt.ecg.processed import FOLDS, LABELS, SIGNALS
 from metapt.io import atomic_dir, read_json, write_json
 

@@ -26,8 +26,7 @@ from metapt.ppi import synth
 from metapt.ppi.finetune import finetune_and_test
 from metapt.ppi.pretrain import pretrain
 from metapt.ppi.settings import PPIConfig
-from metapt.ppi.splits import with_ft_budget
-from metapt.ppi.splits import make_splits, species_ids
+from metapt.ppi.splits import make_splits, species_ids, with_ft_budget
 
 H = "pretrain.loop.hypergrad."
 L = "pretrain.loop."

@@ -7,7 +7,7 @@ from metapt.domain import processed_dir
 from metapt.io import read_json
 from metapt.ppi.domain import DOMAIN
 from metapt.ppi.processed import TRUTH
-from metapt.records import Evaluation, EvalRow, PTSummary
+from metapt.records import EvalRow, Evaluation, PTSummary
 
 METRICS = {"test_hard": "test_hard_auroc", "test_easy": "test_easy_auroc"}
 

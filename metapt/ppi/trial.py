@@ -20,11 +20,10 @@ from metapt.io import write_json
 from metapt.overrides import apply_overrides, parse_pairs
 from metapt.ppi import synth
 from metapt.ppi.finetune import finetune_and_test
+from metapt.ppi.legacy import load_converted
 from metapt.ppi.pretrain import METHODS, pretrain
 from metapt.ppi.settings import PPIConfig
-from metapt.ppi.splits import with_ft_budget
-from metapt.ppi.legacy import load_converted
-from metapt.ppi.splits import make_splits, species_ids
+from metapt.ppi.splits import make_splits, species_ids, with_ft_budget
 from metapt.stats import paired
 from metapt.stats import summarise as summarise_values
 

@@ -16,10 +16,9 @@ import pandas as pd
 import pytest
 import wfdb
 
-from metapt.ecg.acquire import fetch_ptbxl, verify_sha256sums
-from metapt.ecg.data import (LEADS, SUPERCLASSES, PTBXLFormatError, highpass_filter, label_matrix, load_labels,
-                             paper_ft_indices, preprocess, ptbxl_folder, ptbxl_url, read_records, split_indices)
 from metapt.download import ChecksumError
+from metapt.ecg.acquire import fetch_ptbxl, verify_sha256sums
+from metapt.ecg.data import LEADS, SUPERCLASSES, PTBXLFormatError, highpass_filter, label_matrix, load_labels, paper_ft_indices, preprocess, ptbxl_folder, ptbxl_url, read_records, split_indices
 
 # (scp_codes, strat_fold, expected multi-hot over NORM, MI, STTC, CD, HYP)
 RECORDS = [

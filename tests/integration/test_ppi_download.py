@@ -14,10 +14,9 @@ import pytest
 import torch
 from torch_geometric.data import Batch
 
-from metapt.download import (ChecksumError, CorruptArchiveError, DownloadError, DownloadInterrupted, UnsafeArchiveError,
-                       download, safe_extract)
-from metapt.ppi.graphs import EgoGraph
+from metapt.download import ChecksumError, CorruptArchiveError, DownloadError, DownloadInterrupted, UnsafeArchiveError, download, safe_extract
 from metapt.ppi.acquire import fetch_bio
+from metapt.ppi.graphs import EgoGraph
 from metapt.ppi.legacy import LEGACY_MEMBER, PAPER_SPECIES, InvariantError, convert_legacy, load_converted
 from tests.fixtures import legacy_fixture as lf
 

@@ -57,8 +57,9 @@ def test_trial_cli_writes_json_and_a_summary(tmp_path):
 
 
 def test_shipped_ecg_config_validates():
-    import yaml
     from pathlib import Path
+
+    import yaml
 
     cfg = ECGConfig.model_validate(yaml.safe_load((Path(__file__).resolve().parents[2] / "configs/ecg_embedded.yaml").read_text()))
     assert cfg.pretrain.loop.warmup_epochs < cfg.pretrain.loop.epochs

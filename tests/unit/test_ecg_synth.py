@@ -18,8 +18,7 @@ from sklearn.model_selection import cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from metapt.ecg.synth import (AI0, BI0, CLASSES, LEADS, TI0, SynthECGConfig, ecgsyn_batch, expected_label_rates,
-                              generate, preset, sample_labels, write_ptbxl_layout)
+from metapt.ecg.synth import AI0, BI0, CLASSES, LEADS, TI0, SynthECGConfig, ecgsyn_batch, expected_label_rates, generate, preset, sample_labels, write_ptbxl_layout
 from metapt.io import sha256_file
 
 
@@ -200,7 +199,7 @@ def test_layout_csvs_and_checksums(layout):
 
 
 def test_real_reader_runs_unchanged(layout):
-    from metapt.ecg import acquire
+    from metapt.ecg import acquire, data
     root, X, Y = layout
     assert acquire.verify_sha256sums(root) == 2 * len(X) + 2
     table = data.load_labels(root)

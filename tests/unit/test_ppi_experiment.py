@@ -12,8 +12,7 @@ from metapt.ppi import synth
 from metapt.ppi.graphs import collate_graphs
 from metapt.ppi.pretrain import METHODS
 from metapt.ppi.settings import PPIConfig
-from metapt.ppi.splits import with_ft_budget
-from metapt.ppi.splits import make_splits, species_ids
+from metapt.ppi.splits import make_splits, species_ids, with_ft_budget
 from metapt.ppi.trial import run_trial, summarise
 
 TINY = {
@@ -73,8 +72,9 @@ def test_ft_budget_subsamples_and_rejects_too_large():
 
 @pytest.mark.parametrize("path", ["configs/ppi_embedded.yaml", "configs/ppi_weight_recovery.yaml", "configs/ppi_paper.yaml"])
 def test_shipped_configs_validate(path):
-    import yaml
     from pathlib import Path
+
+    import yaml
 
     cfg = PPIConfig.model_validate(yaml.safe_load((Path(__file__).resolve().parents[2] / path).read_text()))
     assert cfg.pretrain.loop.warmup_epochs < cfg.pretrain.loop.epochs

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from metapt.ppi.splits import (TEST_SPECIES, TRAIN_VAL_SPECIES, PPISplits, SplitError, make_splits, species_ids,
-                               validate)
+from metapt.ppi.splits import TEST_SPECIES, TRAIN_VAL_SPECIES, PPISplits, SplitError, make_splits, species_ids, validate
 from metapt.ppi.synth import generate, preset
 
 ALL = np.array(TRAIN_VAL_SPECIES + TEST_SPECIES)

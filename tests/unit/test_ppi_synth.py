@@ -15,8 +15,7 @@ from threadpoolctl import threadpool_limits
 from torch_geometric.data import Batch
 
 from metapt.ppi.graphs import EgoGraph, EgoGraphUnoffset
-from metapt.ppi.synth import (CHANNEL_PAIRS, DATA_FILE, PRESETS, SPECIES, TRUTH_FILE, SynthPPIConfig, generate,
-                              helpfulness, load_dataset, load_ground_truth, preset, write_dataset)
+from metapt.ppi.synth import CHANNEL_PAIRS, DATA_FILE, PRESETS, SPECIES, TRUTH_FILE, SynthPPIConfig, generate, helpfulness, load_dataset, load_ground_truth, preset, write_dataset
 
 TINY = dict(n_graphs=40, n_pt_tasks=20)
 

@@ -1,20 +1,24 @@
-"""The declared graph is honest: run names agree with dvc.yaml, and each stage lists the code it runs.
+"""The declared graph is honest: dvc.yaml and the code folders are what the declarations generate,
+run names agree with the declared grid, and each stage loads no code outside its code folder.
 
-Neither Snakemake nor DVC sees which library modules a stage imports (brief, trap 4), so a stage
-whose deps missed one would not rerun after an edit to it. The import closure is computed from the
-source (static imports, function-level ones included) and must lie inside the stage's deps.
+Neither Snakemake nor DVC sees which library modules a stage imports, so a stage whose code folder
+missed one would not rerun after an edit to it. The folders are generated from the static import
+closure (``metapt.graph``); here a real import of each stage's entry points checks that closure.
 """
 
-import ast
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from dvc.dependency.param import ParamsDependency
+import yaml
 from dvc.repo import Repo
 
-from metapt import runs
-from metapt.engine import _EXPORTS as _ENGINE_EXPORTS
+from metapt import graph
 from metapt.config import load_params
+from metapt.domain import domains
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,79 +29,86 @@ def stages():
         return [s for s in repo.index.stages if getattr(s, "cmd", None)]
 
 
-def _deps(stage) -> list[str]:
-    return [d.def_path for d in stage.deps if not isinstance(d, ParamsDependency)]
+def test_committed_dvc_yaml_is_the_generated_one():
+    assert (ROOT / "dvc.yaml").read_text() == graph.dvc_yaml(), "dvc.yaml differs from the declarations: run python -m metapt.workflow graph --write"
+
+
+def test_committed_code_folders_link_exactly_each_stage_kinds_closure():
+    for name, files in graph.code_sets().items():
+        folder = ROOT / graph.CODE / name
+        links = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_symlink())
+        assert links == files, f"{folder} is stale: run python -m metapt.workflow graph --write"
+        for f in files:
+            assert (folder / f).resolve() == (ROOT / f).resolve()
+    assert sorted(p.name for p in (ROOT / graph.CODE).iterdir()) == sorted(graph.code_sets())
 
 
 def test_run_folders_match_the_declared_outputs(stages):
     profile = load_params(ROOT / "params.yaml").active
     outs = {o.def_path for s in stages for o in s.outs}
-    all_runs = [r for d in runs.DOMAINS for r in runs.runs(profile, d)]
-    assert {o for o in outs if "/finetune/" in o} == {str(r.finetune_dir) for r in all_runs}
-    assert {o for o in outs if "/pretrain/" in o} == {str(r.pretrain_dir) for r in all_runs if r.pretrain_dir}
-    assert {r.method for r in all_runs if r.pretrain_dir is None} == {runs.NO_PT}
+    runs = [r for d in domains() for r in d.runs(profile)]
+    assert {o for o in outs if "/finetune/" in o} == {str(r.finetune_dir) for r in runs}
+    assert {o for o in outs if "/pretrain/" in o} == {str(r.pretrain_dir) for r in runs if r.pretrain_dir}
+    assert {r.method for r in runs if r.pretrain_dir is None} == {m.name for d in domains() for m in d.methods if not m.pretrains}
 
 
-def _module_file(name: str) -> Path | None:
-    base = ROOT / Path(*name.split("."))
-    for cand in (base.with_suffix(".py"), base / "__init__.py"):
-        if cand.exists():
-            return cand
-    return None
-
-
-def _imports(path: Path) -> set[str]:
-    names = set()
-    pkg = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            mod = node.module or ""
-            if node.level:
-                mod = ".".join(pkg.split(".")[: len(pkg.split(".")) - node.level + 1] + ([mod] if mod else []))
-            names.add(mod)
-            names |= {f"{mod}.{a.name}" for a in node.names}
-    # `from metapt.engine import MetaPretrainer` is a lazy re-export: it imports the submodule on use
-    names |= {f"metapt.engine.{_ENGINE_EXPORTS[n.rsplit('.', 1)[1]]}" for n in names if n.rsplit(".", 1)[0] == "metapt.engine" and n.rsplit(".", 1)[1] in _ENGINE_EXPORTS}
-    return {n for n in names if n == "metapt" or n.startswith("metapt.")}
-
-
-def closure(entry: list[str]) -> set[Path]:
-    seen: set[Path] = set()
-    todo = [f for f in (_module_file(e) for e in entry) if f]
-    while todo:
-        f = todo.pop()
-        if f in seen:
-            continue
-        seen.add(f)
-        parts = f.relative_to(ROOT).with_suffix("").parts
-        for i in range(1, len(parts)):  # importing a.b.c runs a/__init__ and a/b/__init__
-            init = ROOT.joinpath(*parts[:i], "__init__.py")
-            if init.exists() and init not in seen:
-                todo.append(init)
-        todo += [m for m in (_module_file(n) for n in _imports(f)) if m and m not in seen]
-    return seen
-
-
-def _entry(stage) -> list[str]:
-    """The modules a stage's command imports (the stages pick their domain's pipeline at run time)."""
-    script = stage.cmd.split()[1]  # python stages/<name>.py ...
-    mods = {"stages/report.py": ["metapt.report"]}.get(script, ["metapt.config", "metapt.runs"])
-    domain = next((d for d in runs.DOMAINS if stage.addressing.split("@")[0].endswith(d)), None)
-    if domain and script != "stages/report.py":
-        mods.append(f"metapt.{domain}.{'prepare' if script in ('stages/acquire.py', 'stages/preprocess.py') else 'pipeline'}")
-    return mods
-
-
-def test_every_stage_lists_the_library_code_it_imports(stages):
-    missing = {}
+def test_every_stage_has_one_code_dep_and_its_data(stages):
     for s in stages:
-        deps = _deps(s)
-        script = s.cmd.split()[1]
-        files = closure(_entry(s)) | {ROOT / script} | ({ROOT / "stages/_common.py"} if script != "stages/report.py" else set())
-        uncovered = [str(f.relative_to(ROOT)) for f in files
-                     if not any(str(f.relative_to(ROOT)) == d or str(f.relative_to(ROOT)).startswith(d.rstrip("/") + "/") for d in deps)]
-        if uncovered:
-            missing[s.addressing.split("@")[0]] = sorted(uncovered)
-    assert not missing, f"stages miss code deps: {missing}"
+        code = [d.def_path for d in s.deps if d.def_path.startswith("workflow/code/")]
+        assert len(code) == 1, s.addressing
+
+
+_PROBE = """
+import json, sys
+sys.path.insert(0, "stages")
+from metapt.domain import domain, resolve
+kind, name = sys.argv[1], sys.argv[2]
+if kind == "report":
+    import metapt.report
+else:
+    import metapt.config, metapt.pipeline
+    d = domain(name)
+    resolve(d.code[kind])
+    if kind == "finetune":
+        resolve(d.encoder)
+    import metapt.jobs, metapt.tracking, metapt.io  # what the generic stage imports when it runs
+print(json.dumps(sorted(m.__file__ for m in list(sys.modules.values()) if getattr(m, "__name__", "").startswith("metapt") and getattr(m, "__file__", None))))
+"""
+
+
+@pytest.mark.parametrize("code_set", sorted(graph.code_sets()))
+def test_a_stage_loads_no_module_outside_its_code_folder(code_set):
+    """A real import of the stage's entry points: dynamic imports (the declarations' "module:function") included.
+
+    The params schema of every domain is loaded to validate params.yaml: another domain's declaration
+    and schema are validation, not computation, so they are not in the stage's code.
+    """
+    kind, _, name = code_set.partition("_")
+    out = subprocess.run([sys.executable, "-c", _PROBE, kind, name], cwd=ROOT, capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    loaded = {str(Path(f).resolve().relative_to(ROOT)) for f in json.loads(out.stdout)}
+    others = {f"metapt/{d.name}/{leaf}" for d in domains() if d.name != name for leaf in ("__init__.py", "domain.py", "settings.py")}
+    outside = loaded - set(graph.code_sets()[code_set]) - others
+    assert not outside, f"{code_set} loads {sorted(outside)}, which its code folder does not link"
+
+
+def test_edits_rerun_only_the_stages_whose_code_they_are(stages):
+    """Which stage kinds an edit of a file reaches, from the code folders (the pipeline test checks the tools agree)."""
+    sets = graph.code_sets()
+
+    def reached(path):
+        return {name for name, files in sets.items() if path in files}
+
+    assert reached("metapt/download.py") == {"acquire_ppi", "acquire_ecg"}
+    assert not {s for s in reached("metapt/ecg/augment_learned.py") if s.endswith("_ppi")}
+    assert reached("metapt/ecg/augment_learned.py") == {"pretrain_ecg"}
+    assert reached("metapt/engine/hypergrad.py") == {"pretrain_ppi", "pretrain_ecg"}
+    assert not {s for f in Path(ROOT / "metapt/ecg").glob("*.py") for s in reached(f"metapt/ecg/{f.name}") if s.endswith("_ppi")}
+    assert not {s for f in Path(ROOT / "metapt/ppi").glob("*.py") for s in reached(f"metapt/ppi/{f.name}") if s.endswith("_ecg")}
+
+
+def test_generated_graph_expands_to_the_stage_names_the_tools_use():
+    tree = yaml.safe_load(graph.dvc_yaml())["stages"]
+    assert {"acquire_ppi", "pretrain_ppi_access", "finetune_ppi_nopt", "pretrain_ecg_meta", "finetune_ecg_meta", "report"} <= set(tree)
+    assert tree["finetune_ppi_nopt"]["deps"] == ["workflow/code/finetune_ppi", "data/ppi/processed"]
+    assert "results/ppi/pretrain/${item.method}-full-s${item.seed}" in tree["finetune_ppi"]["deps"]
