@@ -16,6 +16,7 @@ import numpy as np
 
 from metapt.plotting import plt, save_figure
 from metapt.ppi import synth
+from metapt.records import PhiTrajectory
 
 
 def weight_figure(trial_dir: Path, out: Path, method: str = "meta") -> Path:
@@ -29,7 +30,9 @@ def weight_figure(trial_dir: Path, out: Path, method: str = "meta") -> Path:
         row = json.loads(path.read_text())
         per_epoch = row["pt"]["weights_vs_truth_per_epoch"]
         ax_auc.plot([e["epoch"] for e in per_epoch], [e["weights_auc"] for e in per_epoch], marker="o", ms=3, label=f"seed {row['seed']}")
-        phi = np.load(path.with_name(f"{method}_seed{row['seed']}_phi.npz"))["phi"][-1]
+        traj = PhiTrajectory.read(path.with_name(f"{method}_seed{row['seed']}_phi.npz"))
+        assert traj.quantity == "weights", f"expected task weights in the trajectory, got {traj.quantity}"
+        phi = traj.values[-1]
         _, truth = synth.generate(synth.preset(row["preset"], n_graphs=1, n_pt_tasks=len(phi)), seed=0)
         for kind, w in zip(truth["pt_kind"], phi):
             by_kind.setdefault(kind, []).append(float(w))

@@ -1,6 +1,7 @@
-"""End to end on the tiny `.test/params.yaml`: one command builds everything, both tools agree on
-what is stale, a changed FT param reruns exactly its dependants, a library edit stales its users,
-and the lineage of a report cell reaches the raw data.
+"""End to end on the tiny profile: one command builds everything, both tools agree on what is stale,
+a changed FT param reruns exactly its dependants, a library edit stales exactly the stages whose code
+it is, a second cold build gives the same output hashes, and the lineage of a report cell reaches
+the raw data.
 
 The repository is copied (tracked and untracked-but-not-ignored files) into a temporary folder with
 its own git history, MLflow database and DVC cache, so the real checkout is never touched.
@@ -95,7 +96,7 @@ def test_fresh_clone_pulls_from_the_remote_and_reruns_nothing(repo, tmp_path):
     assert users and all("_ecg" in u for u in users)
     out = sh(sys.executable, "-m", "metapt.workflow", "--pull", "--dry-run", cwd=clone, env=env).stdout
     assert f"{len(users)} stale" in out
-    assert snakemake_would_run(clone, env) == {rule(s) for s in users} | {"report"}
+    assert snakemake_would_run(clone, env) == {rule(s) for s in dvc_would_run(clone, env)}
 
 
 def test_changed_ft_param_reruns_exactly_its_dependants(repo):
@@ -119,20 +120,56 @@ def test_changed_ft_param_reruns_exactly_its_dependants(repo):
     assert "lr: 0.002" in (d / "dvc.lock").read_text()
 
 
-def test_library_edit_stales_exactly_the_stages_that_import_it(repo):
+def _stages_in_lock(d, pattern: str) -> set[str]:
+    return set(re.findall(rf"^  ({pattern}):", (d / "dvc.lock").read_text(), re.M))
+
+
+EDITS = {  # file → (the stages it stales directly, as a regex over dvc.lock's stage names)
+    "metapt/ecg/augment_learned.py": r"pretrain_ecg\S*",  # the learned warp: no PPI stage, no no-PT FT, not even the FT of ECG
+    "metapt/download.py": r"acquire_\S+",  # the download half of the I/O: the acquire stages only
+    "metapt/engine/hypergrad.py": r"pretrain_\S+",  # the hypergradient: PT only (plain baselines share the loop's module)
+    "metapt/ecg/data.py": r"(?:preprocess|pretrain|finetune|evaluate)_ecg\S*",  # under metapt/ecg/: no PPI stage
+}
+
+
+@pytest.mark.parametrize("path", sorted(EDITS))
+def test_library_edit_stales_exactly_the_stages_whose_code_it_is(repo, path):
     d, env, _ = repo
-    lib = d / "metapt/ecg/augment_learned.py"
+    lib = d / path
     original, stat = lib.read_text(), lib.stat()
     lib.write_text(original + "\n# an edit\n")
-    lock = (d / "dvc.lock").read_text()
-    users = {s for s in re.findall(r"^  ((?:pretrain|finetune)_ecg\S*|evaluate_ecg):", lock, re.M)}
-    assert dvc_changed(d, env) == users
-    assert dvc_would_run(d, env) == users | {"report"}
-    assert snakemake_would_run(d, env) == {rule(s) for s in users} | {"report"}
-    assert not any(s.endswith("_ppi") or "_ppi@" in s for s in users)
-    lib.write_text(original)  # undo, mtime included: neither tool has anything to do again
-    os.utime(lib, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    try:
+        users = _stages_in_lock(d, EDITS[path])
+        assert users and dvc_changed(d, env) == users
+        downstream = dvc_would_run(d, env)
+        assert snakemake_would_run(d, env) == {rule(s) for s in downstream}
+        if "ecg" in path:
+            assert not {s for s in downstream if "_ppi" in s}
+        if path in ("metapt/ecg/augment_learned.py", "metapt/engine/hypergrad.py"):
+            assert not {s for s in downstream if s.startswith(("acquire", "preprocess")) or "_nopt" in s}
+        print(f"edit of {path}: {len(users)} stage(s) stale, {len(downstream)} to run: {sorted(users)}")
+    finally:
+        lib.write_text(original)  # undo, mtime included: neither tool has anything to do again
+        os.utime(lib, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert dvc_changed(d, env) == set() and snakemake_would_run(d, env) == set()
+
+
+def test_a_second_cold_build_gives_the_same_output_hashes(tiny_build, tmp_path):
+    """Tracked outputs hold no wall time, host or absolute path: a fresh build in another folder
+    rewrites no hash of dvc.lock (same platform and thread count)."""
+    from tests.integration.tiny import copy_repo
+
+    dst = tmp_path / "second"
+    env = copy_repo(dst)
+    run = sh(sys.executable, "-m", "metapt.workflow", "--cores", "2", cwd=dst, env=env, check=False)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+
+    from tests.integration.tiny import lock_outs as outs
+
+    first, second = tiny_build.outs, outs(dst)
+    assert set(first) == set(second)
+    differ = sorted(p for p in first if first[p] != second[p])
+    assert not differ, f"{len(differ)} of {len(first)} outputs differ between two cold builds: {differ}"
 
 
 def test_outputs_rebuilt_by_dvc_repro_satisfy_snakemake(repo):

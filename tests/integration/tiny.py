@@ -51,11 +51,20 @@ def run_results(repo: Path) -> dict[str, dict]:
     return {str(f.parent.relative_to(repo)): strip(json.loads(f.read_text())["results"]) for f in sorted(repo.glob("results/*/finetune/*/finetune.json"))}
 
 
+def lock_outs(repo: Path) -> dict[str, str]:
+    """Every output's hash in the repository's dvc.lock."""
+    import yaml
+
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    return {o["path"]: o["md5"] for s in lock.values() for o in s.get("outs", [])}
+
+
 @dataclass
 class TinyBuild:
     repo: Path
     env: dict[str, str]
     seconds: float
     runs: dict[str, dict]  # run_results() right after the build, before any test changes params
+    outs: dict[str, str]  # lock_outs() right after the build
 
 

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from metapt.engine import BatchStream, HypergradConfig, MetaLoopConfig, MetaPretrainer, NonFiniteError
 from metapt.engine.agnostic import TaskSplit
 from metapt.engine.checkpoint import load_checkpoint
+from metapt.records import PhiTrajectory
 from tests.unit.toys import AgnosticMLP, MLPMultitask, multitask_data, stack
 
 BASE = dict(epochs=3, warmup_epochs=1, hyper_every=3, pt_lr=1e-2, ft_head_lr=1e-2, meta_lr=0.1, checkpoint_every=1, snapshot_every=2)
@@ -172,9 +173,11 @@ def test_checkpoint_is_weights_only_loadable_and_trajectory_saved(tmp_path):
     state = torch.load(tmp_path / "last.pt", weights_only=True)
     assert state["step"] == trainer.total_steps
     trainer.save_trajectory(tmp_path / "phi.npz")
-    npz = np.load(tmp_path / "phi.npz")
-    assert npz["phi"].shape == (len(npz["steps"]), 7)
-    assert npz["steps"][0] == 0 and npz["steps"][-1] == trainer.total_steps
+    traj = PhiTrajectory.read(tmp_path / "phi.npz")
+    assert traj.values.shape == (len(traj.steps), 7)
+    assert traj.steps[0] == 0 and traj.steps[-1] == trainer.total_steps
+    assert traj.quantity == trainer.problem.meta.trajectory_quantity
+    np.testing.assert_array_equal(traj.values[-1], trainer.problem.meta.trajectory_vector().numpy())
     assert not list(tmp_path.glob(".*tmp*"))  # no temporary files left behind
 
 

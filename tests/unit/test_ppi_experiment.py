@@ -14,6 +14,7 @@ from metapt.ppi.pretrain import METHODS
 from metapt.ppi.settings import PPIConfig
 from metapt.ppi.splits import make_splits, species_ids, with_ft_budget
 from metapt.ppi.trial import run_trial, summarise
+from metapt.records import PhiTrajectory
 
 TINY = {
     "model": {"layers": 2, "hidden": 16},
@@ -34,7 +35,8 @@ def test_all_methods_run_and_write_json(tmp_path):
             assert 0 <= saved["ft"][mode]["test_hard"] <= 1
     meta = next(r for r in results if r["method"] == "meta")
     assert meta["pt"]["hyper_steps"] > 0 and len(meta["pt"]["weights_vs_truth_per_epoch"]) == 2
-    assert np.load(tmp_path / "meta_seed0_phi.npz")["phi"].shape[1] == 12
+    traj = PhiTrajectory.read(tmp_path / "meta_seed0_phi.npz")
+    assert traj.quantity == "weights" and traj.values.shape[1] == 12
     assert next(r for r in results if r["method"] == "oracle")["weights"]["weights_auc"] == 1.0
     assert 0 <= next(r for r in results if r["method"] == "cotrain_pcgrad")["pt"]["grad_conflict_frac"] <= 1
     agnostic = next(r for r in results if r["method"] == "agnostic")
