@@ -8,7 +8,9 @@ Usage: python -m benchmarks.throughput [--device auto|cpu|cuda] [--steps 20] [--
 2. FT steps: finetune.py's inner loop (encoder forward/backward, linear head, Adam) at the FT
    batch size, and its no-grad evaluation forward at batch 256.
 3. The ETA: those step times × steps per job (dataset size ÷ batch × epochs) × jobs of each kind
-   in the paper profile's grid (``metapt.runs``), in device-hours.
+   in the paper profile's grid, in device-hours. Rows, job counts and names come from the domain
+   declarations (``metapt.domain``: ``Domain.runs(profile)``, ``Method.pretrains``/``learns_phi``/
+   ``sees_ft_data``), so a method or grid group added to a domain shows up here without an edit.
 """
 
 from __future__ import annotations
@@ -19,27 +21,55 @@ import math
 import platform
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
+from torch_geometric.data import Batch
 
-from benchmarks.hyperstep import SIZES as PPI_SIZES
 from benchmarks.hyperstep import FAST, make_trainer, random_ego_graphs
+from benchmarks.hyperstep import SIZES as PPI_SIZES
 from benchmarks.protocol import print_table, sync
 from metapt.config import Profile, load_params
+from metapt.domain import Domain, Method, Run, domain
 from metapt.ecg.augment_learned import WarpAugmentation
 from metapt.ecg.labelled import labelled_indices, metaft_sizes, pairs, stack
-from metapt.ecg.model import ResNet1d
+from metapt.ecg.model import resnet
 from metapt.ecg.problem import SimCLRECG
 from metapt.ecg.settings import ECGConfig
 from metapt.engine import BatchStream, MetaLoopConfig, MetaPretrainer
 from metapt.engine.cotrain import CoTrainer
 from metapt.finetune import _set_dropout, train_step
-from metapt.runs import NO_PT, ecg_runs, ppi_runs
-from torch_geometric.data import Batch
 
 PAPER: Profile = load_params().profiles["paper"]
+
+# ---- how a declared method's PT is timed ------------------------------------------------------------
+# The ETA charges each PT job as one of the kinds bench_ppi/bench_ecg time, read off its Method:
+#   learns_phi                       → "meta": hyper-steps every hyper_every steps, none in the warm-up
+#                                      epochs (a meta-objective on FT data or on held-out PT tasks alike)
+#   sees_ft_data, not learns_phi     → "cotrain": PT and FT losses on one trainer (engine.cotrain.CoTrainer)
+#   otherwise                        → "plain": the PT loss alone (the baseline loop, meta off; fixed
+#                                      task weights or a task subset cost the same)
+# The one thing the declaration does not say is which co-training method projects its gradients
+# (PCGrad: a slower step). metapt.ppi.pretrain keys on the method's name for it, and so does this
+# table: (domain, method) → timed kind, consulted before the rule above. Keep method names out of
+# the rest of this module.
+PT_KIND_OVERRIDES: dict[tuple[str, str], str] = {("ppi", "cotrain_pcgrad"): "cotrain_pcgrad"}
+
+
+def pt_kind(dom: Domain, method: Method) -> str:
+    """The timed PT kind a method's jobs are charged as (see the table above)."""
+    if not method.pretrains:
+        raise ValueError(f"{dom.name}: {method.name} does not pre-train")
+    if (dom.name, method.name) in PT_KIND_OVERRIDES:
+        return PT_KIND_OVERRIDES[dom.name, method.name]
+    return "meta" if method.learns_phi else "cotrain" if method.sees_ft_data else "plain"
+
+
+def pt_kinds(dom: Domain) -> tuple[str, ...]:
+    """The PT kinds a domain's declared methods need timed, in declaration order."""
+    return tuple(dict.fromkeys(pt_kind(dom, m) for m in dom.methods if m.pretrains))
 
 
 def ecg_config(size: str) -> ECGConfig:
@@ -161,7 +191,8 @@ def ft_step_fns(encoder: nn.Module, n_out: int, train_batch, eval_batch, inputs,
 # ---- the two domains ---------------------------------------------------------------------------
 
 def bench_ppi(size: str, device: torch.device, steps: int, warmup: int) -> dict[str, dict]:
-    """PT kinds of the PPI grid (plain, meta, CoTrain, CoTrain+PCGrad) and full FT, on hyperstep.py's trainer."""
+    """The PT kinds PPI's declared methods need (``pt_kinds``: plain, CoTrain, CoTrain+PCGrad, meta; plus meta
+    with the fast options) and full FT, on hyperstep.py's trainer."""
     layers, hidden, _, n_ft, bs = PPI_SIZES[size]
     if size == "paper":
         m = PAPER.ppi.model
@@ -171,11 +202,17 @@ def bench_ppi(size: str, device: torch.device, steps: int, warmup: int) -> dict[
     def trainer(meta: bool, fast: bool = False) -> MetaPretrainer:
         return make_trainer(size, device, steps, **loop_config(loop, meta, fast).model_dump())
 
-    out = {k: time_pt_steps(trainer(*a), steps, warmup, device) for k, a in (("plain", (False,)), ("meta", (True,)), ("meta_fast", (True, True)))}
-    for kind in ("cotrain", "cotrain_pcgrad"):
+    def cotrainer(pcgrad: bool) -> CoTrainer:
         t = trainer(False)
-        co = CoTrainer(t.problem, t.pt_stream, t.ft_train_stream, t.ft_val_stream, t.cfg, progress=False, prepare=t.prepare, pcgrad=kind == "cotrain_pcgrad")
-        out[kind] = time_pt_steps(co, steps, warmup, device)
+        return CoTrainer(t.problem, t.pt_stream, t.ft_train_stream, t.ft_val_stream, t.cfg, progress=False, prepare=t.prepare, pcgrad=pcgrad)
+
+    builders = {"plain": lambda: trainer(False), "meta": lambda: trainer(True), "meta_fast": lambda: trainer(True, True),
+                "cotrain": lambda: cotrainer(False), "cotrain_pcgrad": lambda: cotrainer(True)}
+    declared = pt_kinds(domain("ppi"))
+    kinds = dict.fromkeys(["plain", *declared, *(["meta_fast"] if "meta" in declared else [])])  # plain: every ratio's base
+    if unknown := [k for k in kinds if k not in builders]:
+        raise KeyError(f"bench_ppi cannot time PT kind(s) {unknown}: add a builder here")
+    out = {k: time_pt_steps(builders[k](), steps, warmup, device) for k in kinds}
     for v in out.values():
         v["batch"] = bs
 
@@ -195,7 +232,7 @@ def make_ecg_trainer(size: str, device: torch.device, meta: bool, labels: int = 
     cfg, length = ecg_config(size), ECG_LENGTH[size]
     m, pc = cfg.model, cfg.pretrain.model_copy(update={"batch_size": batch or cfg.pretrain.batch_size})
     torch.manual_seed(0)
-    encoder = ResNet1d(widths=m.widths, strides=m.strides, blocks=m.blocks, kernel=m.kernel, stem_stride=m.stem_stride)
+    encoder = resnet(m)
     problem = SimCLRECG(encoder, WarpAugmentation(channels=pc.warp_channels, scalar_lr=pc.warp_scalar_lr), use_meta_augmentation=meta)
     rng = np.random.default_rng(0)
     n = max(2 * pc.batch_size, labels)
@@ -243,9 +280,6 @@ def bench_ecg(size: str, device: torch.device, steps: int, warmup: int, labels: 
 
 # ---- the ETA -----------------------------------------------------------------------------------
 
-PPI_KIND = {"uniform": "plain", "oracle": "plain", "meta": "meta", "cotrain": "cotrain", "cotrain_pcgrad": "cotrain_pcgrad"}
-
-
 def _row(stage: str, jobs: int, steps: int, job_s: float) -> list:
     """[stage, jobs, steps per job, s per step, device-h per job, device-h total]."""
     return [stage, jobs, steps, job_s / steps if steps else float("nan"), job_s / 3600, jobs * job_s / 3600]
@@ -265,32 +299,79 @@ def _pt_seconds(r: dict, loop: MetaLoopConfig, steps_per_epoch: int, meta: bool)
     return steps_per_epoch * (warm * r["normal_s"] + (loop.epochs - warm) * r["s_per_step"])
 
 
-def eta_rows(ppi: dict, ecg: dict, profile: Profile = PAPER, sizes: DataSizes = DataSizes()) -> list[list]:
-    """Device-hours per stage kind of the profile's grid, from measured seconds per step; last row: total."""
-    rows = []
-    p, e = profile.ppi, profile.ecg
-    pruns, eruns = ppi_runs(profile), ecg_runs(profile)
-    ppi_spe = math.ceil(sizes.ppi_pt / p.pretrain.batch_size)  # BatchStream keeps the last partial batch
-    for method in dict.fromkeys(r.method for r in pruns if r.method != NO_PT):
-        kind = PPI_KIND[method]
-        job_s = _pt_seconds(ppi[kind], p.pretrain.loop, ppi_spe, kind == "meta")
-        rows.append(_row(f"pretrain_ppi {method} ({kind})", sum(r.method == method for r in pruns), p.pretrain.loop.epochs * ppi_spe, job_s))
-    ecg_spe = sizes.ecg_pt // e.pretrain.batch_size  # drop_last=True
-    ecg_steps = e.pretrain.loop.epochs * ecg_spe
-    for method in dict.fromkeys(r.method for r in eruns if r.method not in (NO_PT, "meta_simclr")):
-        rows.append(_row(f"pretrain_ecg {method} (plain)", sum(r.method == method for r in eruns), ecg_steps, _pt_seconds(ecg["plain"], e.pretrain.loop, ecg_spe, False)))
-    for n in e.grid.labels:
-        job_s = _pt_seconds(ecg[_meta_key(ecg, n)], e.pretrain.loop, ecg_spe, True)
-        rows.append(_row(f"pretrain_ecg meta_simclr N={n}", sum(r.labels == n for r in eruns), ecg_steps, job_s))
+@dataclass(frozen=True)
+class DomainCost:
+    """What the ETA needs of a domain beyond its declaration: the measured step times, the PT loop and
+    steps per epoch, and the FT cost of one run by its ``labels`` (every FT mode and FT seed)."""
 
-    ft_tr, ft_va, ft_te = sizes.ppi_ft
-    per_mode = [_ft_seconds(c.epochs, ft_tr, c.batch_size, ft_va, ft_te, ppi["ft_full"]["s_per_step"], ppi["ft_eval"]["s_per_step"]) for c in p.finetune.values()]
+    domain: Domain
+    measured: dict[str, dict]
+    loop: MetaLoopConfig
+    pt_steps_per_epoch: int
+    ft: Callable[[int | None], tuple[int, float]]  # run.labels → (train steps, seconds)
+    ft_note: str  # what the FT row of the runs without a label budget covers
+
+
+def _timed(c: DomainCost, kind: str, labels: int | None) -> dict:
+    """The measurement a PT job is charged: ``kind``, or ``kind@N`` where the bench times it per N."""
+    if kind in c.measured:
+        return c.measured[kind]
+    if any(k.startswith(f"{kind}@") for k in c.measured) and labels is not None:
+        return c.measured[_meta_key(c.measured, labels, kind)]
+    raise KeyError(f"{c.domain.name}: PT kind {kind!r} (labels {labels}) was not timed; timed: {', '.join(c.measured)}. "
+                   f"Time it in bench_{c.domain.name} or map the method in PT_KIND_OVERRIDES")
+
+
+def _label(prefix: str, labels: int | None, note: str) -> str:
+    return f"{prefix} N={labels}" if labels is not None else f"{prefix} ({note})"
+
+
+def pt_rows(c: DomainCost, profile: Profile) -> list[list]:
+    """One row per declared (method, label budget) that pre-trains, in grid order; jobs = its runs."""
+    d = c.domain
+    jobs: dict[tuple[str, int | None], int] = {}
+    for r in d.runs(profile):
+        if d.method(r.method).pretrains:
+            jobs[r.method, r.labels] = jobs.get((r.method, r.labels), 0) + 1
+    rows = []
+    for (name, labels), n in jobs.items():
+        m, kind = d.method(name), pt_kind(d, d.method(name))
+        job_s = _pt_seconds(_timed(c, kind, labels), c.loop, c.pt_steps_per_epoch, m.learns_phi)
+        rows.append(_row(_label(f"pretrain_{d.name} {name}", labels, kind), n, c.loop.epochs * c.pt_steps_per_epoch, job_s))
+    return rows
+
+
+def ft_rows(c: DomainCost, profile: Profile) -> list[list]:
+    """One row per label budget of the grid's runs (every run has an FT job, with PT or without)."""
+    by_labels: dict[int | None, list[Run]] = {}
+    for r in c.domain.runs(profile):
+        by_labels.setdefault(r.labels, []).append(r)
+    rows = []
+    for labels, runs in by_labels.items():
+        steps, secs = c.ft(labels)
+        methods = "/".join(dict.fromkeys(r.method for r in runs))
+        rows.append(_row(_label(f"finetune_{c.domain.name} {methods}", labels, c.ft_note), len(runs), steps, secs))
+    return rows
+
+
+def ppi_cost(ppi: dict, profile: Profile, sizes: DataSizes) -> DomainCost:
+    """PPI: PT over the meta_pt graphs (the last partial batch kept); every run's FT is on the same splits."""
+    p = profile.ppi
     if any(c.mode == "linear" for c in p.finetune.values()):
         raise NotImplementedError("PPI linear FT is not in the paper profile; add its cost here if it is")
+    ft_tr, ft_va, ft_te = sizes.ppi_ft
+    per_mode = [_ft_seconds(c.epochs, ft_tr, c.batch_size, ft_va, ft_te, ppi["ft_full"]["s_per_step"], ppi["ft_eval"]["s_per_step"]) for c in p.finetune.values()]
     k = len(p.ft_seeds)
-    rows.append(_row("finetune_ppi (full, all runs incl. no_pt)", len(pruns), k * sum(s for s, _ in per_mode), k * sum(t for _, t in per_mode)))
+    run_ft = (k * sum(s for s, _ in per_mode), k * sum(t for _, t in per_mode))
+    return DomainCost(domain("ppi"), ppi, p.pretrain.loop, math.ceil(sizes.ppi_pt / p.pretrain.batch_size), lambda labels: run_ft,
+                      f"{', '.join(p.finetune)}, every setting")
 
-    def ecg_ft(n: int) -> tuple[int, float]:
+
+def ecg_cost(ecg: dict, profile: Profile, sizes: DataSizes) -> DomainCost:
+    """ECG: PT over folds 1–9 (drop_last); a run is fine-tuned at each N of ``grid.ft_labels(run.labels)``."""
+    e = profile.ecg
+
+    def ft_at(n: int) -> tuple[int, float]:
         """FT at N labels, every mode and FT seed; linear = featurise train/val/test once (the head's steps are negligible)."""
         n_tr, n_va = metaft_sizes(n)
         steps = secs = 0.0
@@ -302,22 +383,27 @@ def eta_rows(ppi: dict, ecg: dict, profile: Profile = PAPER, sizes: DataSizes = 
             steps, secs = steps + s, secs + t
         return int(len(e.ft_seeds) * steps), len(e.ft_seeds) * secs
 
-    base = [r for r in eruns if r.labels is None]
-    every_n = [ecg_ft(n) for n in e.grid.ft_labels()]
-    rows.append(_row("finetune_ecg no_pt/simclr (every N and N_FT)", len(base), sum(s for s, _ in every_n), sum(t for _, t in every_n)))
-    for n in e.grid.labels:
-        budgets = [ecg_ft(m) for m in e.grid.ft_labels(n)]  # N, then each partial-access N_FT > N
-        rows.append(_row(f"finetune_ecg meta_simclr N={n}", sum(r.labels == n for r in eruns), sum(s for s, _ in budgets), sum(t for _, t in budgets)))
+    def run_ft(labels: int | None) -> tuple[int, float]:
+        budgets = [ft_at(n) for n in e.grid.ft_labels(labels)]  # no labels: every N and N_FT; else N, then each N_FT > N
+        return sum(s for s, _ in budgets), sum(t for _, t in budgets)
+
+    return DomainCost(domain("ecg"), ecg, e.pretrain.loop, sizes.ecg_pt // e.pretrain.batch_size, run_ft, "every N and N_FT")
+
+
+def eta_rows(ppi: dict, ecg: dict, profile: Profile = PAPER, sizes: DataSizes = DataSizes()) -> list[list]:
+    """Device-hours per stage kind of the profile's grid, from measured seconds per step; last row: total."""
+    costs = [ppi_cost(ppi, profile, sizes), ecg_cost(ecg, profile, sizes)]
+    rows = [row for c in costs for row in pt_rows(c, profile)] + [row for c in costs for row in ft_rows(c, profile)]
     rows.append(["total", sum(r[1] for r in rows), "", "", "", sum(r[5] for r in rows)])
     return rows
 
 
-def _meta_key(ecg: dict, n: int) -> str:
-    """meta@N if N was timed, else the timed N with the closest MetaFT batch (the only thing N changes)."""
-    timed = [int(k.split("@")[1]) for k in ecg if k.startswith("meta@")]
+def _meta_key(measured: dict, n: int, kind: str = "meta") -> str:
+    """kind@N if N was timed, else the timed N with the closest MetaFT batch (the only thing N changes)."""
+    timed = [int(k.split("@")[1]) for k in measured if k.startswith(f"{kind}@")]
     if n in timed:
-        return f"meta@{n}"
-    return f"meta@{min(timed, key=lambda t: abs(metaft_sizes(t)[0] - metaft_sizes(n)[0]))}"
+        return f"{kind}@{n}"
+    return f"{kind}@{min(timed, key=lambda t: abs(metaft_sizes(t)[0] - metaft_sizes(n)[0]))}"
 
 
 # ---- the printout ------------------------------------------------------------------------------
@@ -342,7 +428,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20, help="timed steps per measurement (≥ 2; a multiple of 10 averages the schedule exactly)")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--sizes", nargs="+", default=["paper"], choices=["tiny", "embedded", "paper"], help="model sizes; the ETA uses paper")
-    ap.add_argument("--ecg-labels", type=int, nargs="+", default=None, help="N to time meta-SimCLR at (default: the paper grid); others use the closest timed N")
+    ap.add_argument("--ecg-labels", type=int, nargs="+", default=None, help="N to time ECG meta-PT at (default: the paper grid); others use the closest timed N")
     ap.add_argument("--ecg-batch", type=int, default=None, help="CPU smoke only: time ECG PT at this batch, scale the step time linearly to the paper's")
     ap.add_argument("--ppi-human", type=int, default=DataSizes.ppi_human, help="human graphs in the bio set, once known (refines the PPI sizes)")
     args = ap.parse_args()
@@ -375,7 +461,7 @@ def main() -> None:
           f"FT {', '.join(f'{k}: batch {c.batch_size}, {c.epochs} epochs' for k, c in p.finetune.items())}, {len(p.ft_seeds)} FT seeds.")
     print(f"ECG {sizes.ecg_records} records, PT {sizes.ecg_pt} (folds 1–9 ≈ {sizes.ecg_pt_frac:.0%}), test {sizes.ecg_test}; PT batch {e.pretrain.batch_size} (drop_last), "
           f"{e.pretrain.loop.epochs} epochs; FT {', '.join(f'{k}: batch {c.batch_size}, {c.epochs} epochs' for k, c in e.finetune.items())}, {len(e.ft_seeds)} FT seeds, "
-          f"FT sizes from metaft_sizes(N); meta-SimCLR timed at N = {labels}.")
+          f"FT sizes from metaft_sizes(N); {'/'.join(m.name for m in domain('ecg').methods if m.learns_phi)} timed at N = {labels}.")
     if args.ecg_batch:
         print(f"ECG PT was timed at batch {args.ecg_batch} and scaled linearly to {e.pretrain.batch_size}: a CPU smoke estimate, not a measurement.")
     print("PT s/step: the job's average (a meta run's warm-up epoch has no hyper-steps). FT s/step includes the per-epoch validation pass "
