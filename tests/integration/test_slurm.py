@@ -72,13 +72,13 @@ def test_tiny_pipeline_on_slurm_fails_cleanly_then_matches_the_local_run(slurm, 
     repo = tmp_path / "repo"
     env = copy_repo(repo)
     set_site_knobs(repo / "profiles" / "slurm" / "config.yaml")
-    report_lib = repo / "metapt" / "report.py"
+    report_lib = repo / "metapt" / "report" / "__init__.py"
     original = report_lib.read_text()
     report_lib.write_text(original + '\nraise RuntimeError("injected failure (tests/integration/test_slurm.py)")\n')
 
     workflow = f"{sys.executable} -m metapt.workflow -- --workflow-profile profiles/slurm"
     script = (f"timeout -k 15 400 {workflow} > first.log 2>&1; echo $? > first.rc; "
-              f"cp .cache/logs/report.log first-report.log; cp dvc.lock first.lock; [ -e results/report ] && touch report-after-failure; cp {tmp_path / 'report.py'} metapt/report.py; "
+              f"cp .cache/logs/report.log first-report.log; cp dvc.lock first.lock; [ -e results/report ] && touch report-after-failure; cp {tmp_path / 'report.py'} metapt/report/__init__.py; "
               f"timeout -k 15 200 {workflow} > second.log 2>&1; echo $? > second.rc")
     (tmp_path / "report.py").write_text(original)
     t0 = time.perf_counter()

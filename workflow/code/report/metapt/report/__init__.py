@@ -1,0 +1,1 @@
+../../../../../metapt/report/__init__.py

@@ -1,0 +1,1 @@
+../../../../../metapt/report/figures.py
