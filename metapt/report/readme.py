@@ -87,8 +87,9 @@ def readme_text(summary: dict, cells: list[dict], tables: list[dict], layouts: d
     parts = ["# Report: Meta-Learning to Improve Pre-Training (Raghu et al., NeurIPS 2021)", ""]
     for d, info in summary["domains"].items():
         parts.append(f"- {d.upper()}: profile `{info['profile']}`, data source `{info['source']}`, from `{summary['inputs'][d]}`.")
-    if any(i["profile"] == "embedded" or i["source"] == "synthetic" for i in summary["domains"].values()):
-        parts += ["", "**The `embedded` profile runs on small synthetic data, so these numbers are not comparable to the paper's.**"]
+    synthetic = sorted({str(i["profile"]) for i in summary["domains"].values() if i["source"] == "synthetic"})
+    if synthetic:
+        parts += ["", f"**Profile {', '.join(f'`{p}`' for p in synthetic)}: small synthetic data, so these numbers are not comparable to the paper's.**"]
     parts += ["", "## Headline tables", "", TABLE_NOTE, ""]
     for t in tables:
         if t["headline"]:
