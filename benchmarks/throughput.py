@@ -86,7 +86,7 @@ ECG_LENGTH = {"tiny": 128, "embedded": 1024, "paper": 1024}  # PTB-XL 100 Hz, pa
 
 @dataclass(frozen=True)
 class DataSizes:
-    """The dataset sizes the ETA assumes (brief, data.md); override on the command line."""
+    """The dataset sizes the ETA assumes (docs/background.md, "Data sizes"); override on the command line."""
 
     ppi_graphs: int = 88_000  # Hu et al. bio, supervised part
     ppi_human: int = 0  # human (test) graphs: unknown until downloaded; 0 counts all as train/val (upper bound on PT and FT)

@@ -168,8 +168,8 @@ def commit_stages(names: list[str], cwd: Path | None = None) -> list[str]:
         if missing:
             raise KeyError(f"not stages of dvc.yaml: {sorted(missing)}")
         # Hardlinking an output into the cache rewrites its folder's entries, which moves the folder's
-        # mtime: Snakemake would then see every consumer of a folder output as stale (the brief's
-        # "mtime ping-pong"). The contents are unchanged, so the mtimes are put back.
+        # mtime: Snakemake would then see every consumer of a folder output as stale ("mtime ping-pong",
+        # docs/background.md, "Workflow traps"). The contents are unchanged, so the mtimes are put back.
         outs = [Path(o.fs_path) for s in stages for o in s.outs if Path(o.fs_path).exists()]
         mtimes = {p: (p.stat().st_atime_ns, p.stat().st_mtime_ns) for p in outs}
         for stage in stages:

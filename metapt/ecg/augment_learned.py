@@ -1,14 +1,14 @@
 """Learned ECG augmentation (the paper's ECG meta-parameters): a random smooth, diffeomorphic time warp.
 
-Pipeline for x of shape [B, T, 12] (see the brief, "Learned augmentation"):
+Pipeline for x of shape [B, T, 12] (docs/background.md, "Learned warp augmentation"):
 
 1. A small conv net gives a per-example magnitude m = 2·sigmoid(net(x)) ∈ (0, 2) (m = 1 at logit 0).
-2. A global scalar s (init 4) gives the std 100·s² (the brief's parameterisation).
+2. A global scalar s (init 4) gives the std 100·s² (the paper's parameterisation).
 3. Velocity noise z ~ N(0, 1) of length T from the *global* torch RNG (so checkpoints capture it),
    downsampled ×4 by averaging (which halves its std), scaled to v = flow_scale · m · 100·s² · z.
 
    Units: v is in **samples of the downsampled (coarse) grid**. ``flow_scale`` (default 5e-3) turns
-   the brief's large std (1600 at init) into a moderate velocity (≈4·m coarse samples std at init),
+   the paper's large std (1600 at init) into a moderate velocity (≈4·m coarse samples std at init),
    then v ← c·tanh(v / c) with c = ``max_velocity`` (4 coarse samples). The soft cap is our addition:
    a white-noise velocity can otherwise compress regions without bound, so the map collapses to
    float-equal positions at large s; with the cap the compression is bounded (min slope ≳ 3e-3 in
@@ -16,7 +16,7 @@ Pipeline for x of shape [B, T, 12] (see the brief, "Learned augmentation"):
    init and T = 1024 the per-example max displacement is ≈ 10 samples (≈ 1 % of T; max ≈ 15), but
    the local time scaling (map slope) spans ≈ 0.02–3.3: raise ``smooth_sigma`` for gentler warps.
 4. Integrated by scaling and squaring: v ← v / 2^N, then N times v ← v + v∘(id + v), composition by
-   1-D linear interpolation with the velocity held constant beyond the ends. N = 5 as in the brief,
+   1-D linear interpolation with the velocity held constant beyond the ends. N = 5 as in the paper,
    raised automatically when the scaled field is steep (first step slope ≥ 1/2), so the map
    id + v is strictly increasing (diffeomorphic) for any magnitude: composition of strictly
    increasing maps is strictly increasing.

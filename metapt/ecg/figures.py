@@ -1,6 +1,6 @@
 """ECG figures from trial outputs: macro AUROC against N per method, and the warp magnitude over PT.
 
-    python -m metapt.ecg.figures results/trials/ecg --out docs/figures/ecg_embedded.png
+    python -m metapt.ecg.figures results/trials/ecg --out docs/figures/ecg_trial.png
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The 1-D ResNet-18 ECG encoder and the SimCLR projection head (shared brief, method.md).
+"""The 1-D ResNet-18 ECG encoder and the SimCLR projection head (docs/background.md, "Architectures").
 
 Input [B, T, 12] (time-major, as the records are stored). Stem Conv1d(12→32, k15, s2) → BN →
 ReLU, then 4 stages of 2 basic blocks (k15), widths 32/64/128/256, strides 1/2/2/2, and a global

@@ -1,6 +1,6 @@
 """SimCLR's NT-Xent loss and the default ECG augmentations, vectorised over the batch.
 
-Default view (shared brief): per lead, zero a random contiguous segment of up to half the
+Default view (docs/background.md, "ECG SimCLR default view"): per lead, zero a random contiguous segment of up to half the
 signal; then add Gaussian noise with std U(0, 0.1) × that lead's std. Randomness comes from the
 global torch RNG, so the engine's checkpoints capture it.
 """

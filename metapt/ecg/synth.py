@@ -77,8 +77,8 @@ Range = tuple[float, float]
 class SynthECGConfig(BaseModel):
     """Every knob of the synthetic ECG generator.
 
-    Defaults are tuned so that a linear probe on crude features is far from perfect (the brief's
-    target band is macro AUROC ≈ 0.75–0.85); the prototype's easier values are in the descriptions.
+    Defaults are tuned so that a linear probe on crude features is far from perfect (target band
+    macro AUROC ≈ 0.75–0.85, docs/background.md, "Synthetic ECG targets"); the prototype's easier values are in the descriptions.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)

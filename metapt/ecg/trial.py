@@ -1,6 +1,6 @@
 """Run ECG methods × label budgets × seeds on the synthetic 12-lead set; JSON per run and a summary.
 
-    python -m metapt.ecg.trial --config configs/ecg_embedded.yaml --n-records 1000 --labels 25 100 --seeds 0 1 --out results/trials/ecg
+    python -m metapt.ecg.trial --config configs/ecg_trial.yaml --n-records 1000 --labels 25 100 --seeds 0 1 --out results/trials/ecg
 """
 
 from __future__ import annotations

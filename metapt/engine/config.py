@@ -1,4 +1,4 @@
-"""Engine options, validated. Defaults are the paper's (see shared brief, method.md).
+"""Engine options, validated. Defaults are the paper's (docs/background.md, "Method defaults").
 
 Unknown keys and ill-typed values are rejected with an error that names the key
 and, for choices, the allowed values (pydantic ``Literal`` and ``extra='forbid'``).

@@ -4,7 +4,7 @@
     H = ∂²L_PT/∂θ²,  M = ∂²L_PT/∂θ∂φ,  (H + δI)⁻¹g ≈ α Σ_{j=0..P} (I − α(H + δI))ʲ g.
 
 Plain ``torch.autograd`` double backward throughout (the measured fastest option, see
-shared brief hypergrad.md). The PT gradient graph is built once; every Hessian-vector
+docs/background.md, "Hypergradient implementation"). The PT gradient graph is built once; every Hessian-vector
 product reuses it without ``create_graph``, so memory is flat in P.
 """
 

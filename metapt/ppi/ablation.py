@@ -4,7 +4,7 @@ Each variant is a set of dotted overrides on the base config, run as ``meta`` (o
 over seeds; ``uniform`` and ``oracle`` are the references. The table reports FT test AUROC,
 the weights-versus-truth AUC, and the fraction of the uniform→oracle gap that meta closes.
 
-    python -m metapt.ppi.ablation --config configs/ppi_embedded.yaml --seeds 0 1 2 --out results/ablation/disc
+    python -m metapt.ppi.ablation --config configs/ppi_trial_discriminating.yaml --seeds 0 1 2 --out results/ablation/disc
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ def _graph_at(bounds: Tensor, pos: int) -> int:
 
 def check_invariants(attrs: dict[str, Tensor], slices: dict[str, Tensor], n_pt_tasks: int = 5000,
                      n_ft_tasks: int = 40, require_species: Iterable[int] | None = None) -> int:
-    """Check the bio format (the brief's per-graph table); return the number of graphs.
+    """Check the bio format (docs/background.md, "Per-graph invariants"); return the number of graphs.
 
     Vectorised over the concatenated tensors (the full set is 88k graphs), mapping the first offending
     row back to its graph through ``slices``.

@@ -1,6 +1,6 @@
 """Run PPI methods × seeds on a synthetic preset and write one JSON per run, plus a summary.
 
-    python -m metapt.ppi.trial --preset discriminating --methods no_pt uniform oracle meta --seeds 0 1 2 --out results/trials/disc
+    python -m metapt.ppi.trial --preset discriminating --config configs/ppi_trial_discriminating.yaml --methods no_pt uniform oracle meta --seeds 0 1 2 --out results/trials/disc
 
 Knobs come from a YAML/JSON file of ``PPIConfig`` fields (``--config``) and ``--set key=value``
 overrides with dotted keys (``--set pretrain.loop.hypergrad.normalise=rms``).

@@ -61,5 +61,5 @@ def test_shipped_ecg_config_validates():
 
     import yaml
 
-    cfg = ECGConfig.model_validate(yaml.safe_load((Path(__file__).resolve().parents[2] / "configs/ecg_embedded.yaml").read_text()))
+    cfg = ECGConfig.model_validate(yaml.safe_load((Path(__file__).resolve().parents[2] / "configs/ecg_trial.yaml").read_text()))
     assert cfg.pretrain.loop.warmup_epochs < cfg.pretrain.loop.epochs

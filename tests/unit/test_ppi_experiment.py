@@ -72,7 +72,7 @@ def test_ft_budget_subsamples_and_rejects_too_large():
         with_ft_budget(splits, (10_000, 20))
 
 
-@pytest.mark.parametrize("path", ["configs/ppi_embedded.yaml", "configs/ppi_weight_recovery.yaml", "configs/ppi_paper.yaml"])
+@pytest.mark.parametrize("path", ["configs/ppi_trial_discriminating.yaml", "configs/ppi_trial_weight_recovery.yaml", "configs/ppi_paper.yaml"])
 def test_shipped_configs_validate(path):
     from pathlib import Path
 

@@ -28,7 +28,7 @@ def tiny(request):
 
 @pytest.fixture(scope="module")
 def disc600():
-    """The discriminating preset at the size the brief's probe uses (~600 graphs)."""
+    """The discriminating preset at 600 graphs: enough for the edge-count probe, small enough for a unit test."""
     cfg = preset("discriminating", n_graphs=600, n_pt_tasks=60)
     return cfg, *generate(cfg, seed=0)
 
@@ -204,7 +204,8 @@ def test_single_graph_round_trip(tmp_path, tiny):
 # ---------------------------------------------------------------- config
 
 
-def test_presets_match_the_brief():
+def test_presets_match_the_background():
+    """The presets carry the settings of docs/background.md, "Synthetic PPI presets" (the default is `discriminating`)."""
     g9 = preset("discriminating")
     assert SynthPPIConfig() == g9
     assert (g9.n_factors, g9.n_relevant, g9.unique_motifs, g9.motif_size, g9.motif_p, g9.base_rate) == (20, 4, True, 3, 0.9, 0.2)
