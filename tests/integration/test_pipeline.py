@@ -52,6 +52,9 @@ def test_one_command_builds_the_report_and_records_lineage(repo):
     d, env, seconds = repo
     summary = json.loads((d / "results/report/summary.json").read_text())
     ids = {c["id"] for c in summary["cells"]}
+    figures = {f["file"] for f in summary["figures"]}  # drawn from what the real PT jobs wrote
+    assert {"figures/ppi_weight_trajectories.png", "figures/ecg_warp_std.png", "figures/ecg_auroc_vs_n_linear.png"} <= figures
+    assert not summary["warnings"], summary["warnings"]
     assert {"ppi/full/meta/test_hard_auroc/full", "ecg/N=10/meta_simclr/test_macro_auroc/linear", "ecg/N=20/meta_simclr@10/test_macro_auroc/linear"} <= ids
     lock = (d / "dvc.lock").read_text()
     for stage in ("acquire_ppi", "preprocess_ecg", "pretrain_ppi_access@meta-0", "finetune_ecg_meta@10-0", "report"):
