@@ -158,6 +158,29 @@ def test_library_edit_stales_exactly_the_stages_whose_code_it_is(repo, path):
         assert dvc_changed(d, env) == set() and snakemake_would_run(d, env) == set()
 
 
+def test_a_rerun_that_writes_the_same_bytes_stops_there(repo):
+    """Early cutoff by content (metapt/cutoff.py): after an edit of the download code only the acquire
+    stages compute; their outputs come out identical, so every job below restores its outputs from the
+    DVC cache instead of recomputing, and nothing else is committed or published."""
+    d, env, _ = repo
+    lib = d / "metapt/download.py"
+    original = lib.read_text()
+    summary = (d / "results/report/summary.json").read_bytes()
+    try:
+        for text in (original + "\n# an edit\n", original):  # the edit, then its undo: each reruns only the acquire stages
+            lib.write_text(text)
+            before = {p.name: p.stat().st_mtime for p in (d / ".cache/logs").iterdir()}
+            out = sh(sys.executable, "-m", "metapt.workflow", "--cores", "2", cwd=d, env=env)
+            logs = {p for p in (d / ".cache/logs").iterdir() if p.stat().st_mtime != before.get(p.name)}
+            computed = {p.stem for p in logs if "up to date by content" not in p.read_text()}
+            assert computed == {rule("acquire_ppi"), rule("acquire_ecg")}, out.stdout[-2000:]
+            assert len(logs) > 10 and "dvc commit of 2 stage(s) that ran" in out.stderr
+            assert dvc_changed(d, env) == set() and snakemake_would_run(d, env) == set()
+            assert (d / "results/report/summary.json").read_bytes() == summary
+    finally:
+        lib.write_text(original)
+
+
 def test_a_second_cold_build_gives_the_same_output_hashes(tiny_build, tmp_path):
     """Tracked outputs hold no wall time, host or absolute path: a fresh build in another folder
     rewrites no hash of dvc.lock (same platform and thread count)."""

@@ -22,9 +22,9 @@ for spec in STAGES:
             values=json.dumps(spec["params"], sort_keys=True),
         resources: **resources_for(spec["meta"])
         log: f".cache/logs/{spec['name']}.log"
-        shell:
-            "({params.cmd}) > {log} 2>&1"
-            " && mkdir -p .cache/ran && echo '{params.stage}' > .cache/ran/{rule}"
+        shell:  # up to date by content (metapt/cutoff.py): outputs from the DVC cache; else run, and mark it for commit
+            "if python -m metapt.cutoff '{params.stage}' > {log} 2>&1; then :; else"
+            " ({params.cmd}) >> {log} 2>&1 && mkdir -p .cache/ran && echo '{params.stage}' > .cache/ran/{rule}; fi"
 
 
 onstart:
