@@ -131,7 +131,7 @@ EDITS = {  # file → (the stages it stales directly, as a regex over dvc.lock's
     "metapt/ecg/augment_learned.py": r"pretrain_ecg\S*",  # the learned warp: no PPI stage, no no-PT FT, not even the FT of ECG
     "metapt/download.py": r"acquire_\S+",  # the download half of the I/O: the acquire stages only
     "metapt/engine/hypergrad.py": r"pretrain_\S+",  # the hypergradient: PT only (plain baselines share the loop's module)
-    "metapt/ecg/data.py": r"(?:preprocess|pretrain|finetune|evaluate)_ecg\S*",  # under metapt/ecg/: no PPI stage
+    "metapt/ecg/data.py": r"(?:acquire|preprocess|pretrain|finetune)_ecg\S*",  # under metapt/ecg/: no PPI stage
 }
 
 
