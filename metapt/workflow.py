@@ -18,6 +18,7 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from metapt.config import PROFILES, ParamsError, load_params, switch_profile
@@ -116,8 +117,46 @@ def reproduce(profile: str | None = None, cores: int = 2, dry_run: bool = False,
     profile switch, so that the stages pulled are those of the profile that runs. A dry run still pulls:
     it then lists what is left to compute.
     """
-    t0 = time.perf_counter()
     cwd = Path.cwd() if cwd is None else Path(cwd)
+    with one_at_a_time(cwd) as other:
+        if other is not None:
+            print(f"error: another reproduce is running in {cwd} ({other}); nothing was changed. "
+                  "Wait for it to finish, or stop it (a killed run resumes where it stopped).", file=sys.stderr, flush=True)
+            return 3
+        return _reproduce(profile, cores, dry_run, extra, cwd, from_remote)
+
+
+LOCK_FILE = Path(".cache/reproduce.lock")
+
+
+@contextmanager
+def one_at_a_time(cwd: Path):
+    """Hold this checkout's reproduce lock (``flock``, released by the kernel when the process dies);
+    yields None, or what the holder wrote (its pid and start time) when another run holds it."""
+    import fcntl
+
+    path = cwd / LOCK_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            yield fh.read().strip() or "pid unknown"
+            return
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        fh.flush()
+        try:
+            yield None
+        finally:
+            fh.seek(0)
+            fh.truncate()
+
+
+def _reproduce(profile: str | None, cores: int, dry_run: bool, extra: list[str], cwd: Path, from_remote: bool) -> int:
+    t0 = time.perf_counter()
     if profile is not None and switch_profile(profile, cwd / "params.yaml"):
         print(f"params.yaml: active profile is now {profile}", flush=True)
     try:

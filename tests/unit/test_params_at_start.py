@@ -51,3 +51,20 @@ def test_the_snakefile_stops_on_bad_params_before_scheduling(tmp_path):
                          cwd=cwd, capture_output=True, text=True)
     assert run.returncode != 0
     assert CASES["typo'd key"][1][0] in run.stdout + run.stderr
+
+
+def test_a_second_reproduce_in_one_checkout_stops_and_changes_nothing(tmp_path):
+    """Two runs at once would race on params.yaml (a profile switch), dvc.lock and the outputs."""
+    from metapt.workflow import one_at_a_time
+
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    before = (tmp_path / "params.yaml").read_bytes()
+    with one_at_a_time(tmp_path) as other:
+        assert other is None  # this test holds the lock, as a running reproduce does
+        run = subprocess.run([sys.executable, "-m", "metapt.workflow", "--profile", "paper", "--dry-run"], cwd=tmp_path, capture_output=True,
+                             text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert run.returncode == 3, run.stdout + run.stderr
+    assert "another reproduce is running" in run.stderr and "nothing was changed" in run.stderr and "pid " in run.stderr
+    assert (tmp_path / "params.yaml").read_bytes() == before  # the profile switch did not happen
+    with one_at_a_time(tmp_path) as other:  # released when the holder is done
+        assert other is None
