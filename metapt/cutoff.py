@@ -12,20 +12,36 @@ params hash as in ``dvc.lock``, and its outputs are in the cache); if so it rest
 cache (links, no copy) and neither computes nor commits nor publishes anything.
 
 The check is cheap when it cannot succeed (a stage never built here: no cache object), so a cold
-build pays nothing; otherwise it costs one DVC index load (about 2 s).
+build pays nothing; otherwise it costs one DVC index load (about 2 s). ``METAPT_NO_CUTOFF=1`` turns
+it off, to recompute what is up to date (a forced rerun, ``rm -r results`` then ``reproduce`` to
+check a reproduction in the same checkout, re-timing a job).
 """
 
 from __future__ import annotations
 
+import configparser
+import os
 import sys
 from pathlib import Path
 
 LOCK = Path("dvc.lock")
-CACHE = Path(".dvc/cache/files/md5")
+OFF_ENV = "METAPT_NO_CUTOFF"
+
+
+def _cache_root() -> Path:
+    """The DVC cache's md5 objects: ``.dvc/cache`` unless ``dvc cache dir`` moved it (a shared cache on a cluster)."""
+    root = Path(".dvc/cache")
+    cfg = configparser.ConfigParser()
+    for name in (".dvc/config", ".dvc/config.local"):
+        cfg.read(name)
+        if cfg.has_option("cache", "dir"):
+            d = Path(cfg.get("cache", "dir"))
+            root = d if d.is_absolute() else Path(".dvc") / d
+    return root / "files" / "md5"
 
 
 def _cached(md5: str) -> bool:
-    return (CACHE / md5[:2] / md5[2:]).exists()
+    return (_cache_root() / md5[:2] / md5[2:]).exists()
 
 
 def _locked_outs(stage: str) -> list[dict] | None:
@@ -43,7 +59,7 @@ def _locked_outs(stage: str) -> list[dict] | None:
 
 def restore_if_current(stage: str) -> bool:
     """Restore the stage's outputs from the cache if its command, deps and params are as locked; True if it did."""
-    if _locked_outs(stage) is None:
+    if os.environ.get(OFF_ENV) or _locked_outs(stage) is None:
         return False
     from dvc.repo import Repo
 

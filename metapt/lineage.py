@@ -66,11 +66,9 @@ def feeders(lock: dict[str, dict], path: str) -> list[str]:
 
 def _mlflow(outs: dict[str, str]) -> tuple[str | None, dict[str, str]]:
     """The MLflow run that produced these outputs (tagged with their current hash) and its git tags."""
-    from metapt.tracking import find_run, record_path
+    from metapt.tracking import find_run
 
-    for out, md5 in outs.items():
-        if not record_path(out).is_file():  # only jobs that ran here left a record (and an MLflow run)
-            continue
+    for out, md5 in outs.items():  # by output and hash: also for outputs pulled from a remote or restored from the cache
         try:
             run = find_run(out, md5) or find_run(out)
         except Exception as err:  # tracking server down or DB moved: the rest of the chain still prints

@@ -164,7 +164,7 @@ def _reproduce(profile: str | None, cores: int, dry_run: bool, extra: list[str],
     except ParamsError as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
         return 2
-    _regenerate_graph(cwd)
+    _regenerate_graph(cwd, write=not dry_run)
     if from_remote:
         got = pull(cwd)
         print(f"dvc pull: {len(got['fresh'])} stage(s) up to date, {len(got['stale'])} stale: {got['stale']}", flush=True)
@@ -177,12 +177,17 @@ def _reproduce(profile: str | None, cores: int, dry_run: bool, extra: list[str],
     return code
 
 
-def _regenerate_graph(cwd: Path) -> None:
-    """Bring ``dvc.yaml`` and ``workflow/code/`` in line with the declarations and imports (a new import or method group)."""
+def _regenerate_graph(cwd: Path, write: bool = True) -> None:
+    """Bring ``dvc.yaml`` and ``workflow/code/`` in line with the declarations and imports (a new import or
+    method group); a dry run only says that they differ."""
     from metapt import graph
 
     if cwd.resolve() != graph.ROOT:
         return  # the generator reads the code of the repository it was imported from
+    if not write:
+        if (cwd / "dvc.yaml").read_text() != graph.dvc_yaml():
+            print("metapt: dvc.yaml differs from the declarations; python -m metapt.workflow graph --write (or reproduce) regenerates it", flush=True)
+        return
     changed = graph.write()
     if changed["dvc.yaml"] or changed["code"]:
         print(f"metapt: regenerated the stage graph (dvc.yaml {'changed' if changed['dvc.yaml'] else 'unchanged'}; "
@@ -275,7 +280,7 @@ def _stamp(out: Path, when: float) -> None:
 
 
 def graph_main(argv: list[str]) -> int:
-    """``graph [--write | --check]``: print, write or check ``dvc.yaml`` and the code folders against the declarations."""
+    """``graph [--write]``: print ``dvc.yaml`` as the declarations generate it, or write it and the code folders."""
     from metapt import graph
 
     ap = argparse.ArgumentParser(prog="python -m metapt.workflow graph", description=graph.__doc__.splitlines()[0])

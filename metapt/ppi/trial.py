@@ -86,7 +86,7 @@ def summarise(results: list[dict], reference: str = "uniform") -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="discriminating", choices=list(synth.PRESETS))
-    ap.add_argument("--bio", type=Path, help="converted real bio data (metapt.ppi.legacy.fetch_bio) instead of a synthetic preset")
+    ap.add_argument("--bio", type=Path, help="converted real bio data (metapt.ppi.acquire.fetch_bio) instead of a synthetic preset")
     ap.add_argument("--methods", nargs="+", default=["no_pt", "uniform", "oracle", "meta"], choices=METHODS)
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--config", type=Path, help="YAML with PPIConfig fields")
