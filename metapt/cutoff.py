@@ -40,10 +40,6 @@ def _cache_root() -> Path:
     return root / "files" / "md5"
 
 
-def _cached(md5: str) -> bool:
-    return (_cache_root() / md5[:2] / md5[2:]).exists()
-
-
 def _locked_outs(stage: str) -> list[dict] | None:
     """The stage's outputs as recorded in dvc.lock, if every one of them is in the local cache."""
     import yaml
@@ -52,7 +48,8 @@ def _locked_outs(stage: str) -> list[dict] | None:
         return None
     entry = yaml.load(LOCK.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)).get("stages", {}).get(stage)
     outs = (entry or {}).get("outs") or []
-    if not outs or not all(o.get("md5") and _cached(o["md5"]) for o in outs):
+    cache = _cache_root()
+    if not outs or not all(o.get("md5") and (cache / o["md5"][:2] / o["md5"][2:]).exists() for o in outs):
         return None
     return outs
 
