@@ -6,6 +6,7 @@ Every stage imports this; the download half (HTTP, resume, checksums, safe unzip
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -16,6 +17,28 @@ from pathlib import Path
 from typing import Iterator
 
 _CHUNK = 1 << 20
+
+
+class DiskFullError(OSError):
+    """A write ran out of disk space (or quota); the file or folder it was replacing is unchanged."""
+
+
+def _out_of_space(err: BaseException, path: Path, what: str) -> DiskFullError | None:
+    """The error to raise instead of ``err`` when the write failed for want of space, else None.
+
+    ``torch.save`` reports a full disk as an opaque ``RuntimeError`` from its zip writer, so besides
+    ENOSPC/EDQUOT a failed write also counts when its file system has under 1 MiB left (measured
+    before the partial file is removed).
+    """
+    full = isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        free = None
+    if not (full or (free is not None and free < 1 << 20)):
+        return None
+    left = "" if free is None else f" ({free / 2**20:.2f} MiB free there)"
+    return DiskFullError(errno.ENOSPC, f"no space left on the device writing {path}{left}; {what} is unchanged", str(path))
 
 
 @contextmanager
@@ -29,6 +52,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except Exception as err:
+        if (full := _out_of_space(err, path, f"the previous {path.name}" if path.exists() else "nothing")) is not None:
+            raise full from err
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -65,6 +92,10 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         if path.exists():
             os.replace(path, old)
         os.replace(tmp, path)
+    except Exception as err:
+        if (full := _out_of_space(err, path, f"the previous complete {path.name}/" if path.exists() else "nothing")) is not None:
+            raise full from err
+        raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)

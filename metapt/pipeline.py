@@ -38,7 +38,7 @@ def pretrain(profile: Profile, run: Run, progress: bool = True) -> Path:
     """PT one declared run: ``encoder.pt``, ``pretrain.json``, any arrays the method learned, and its φ trajectory."""
     import numpy as np
 
-    from metapt import jobs
+    from metapt import faults, jobs
     from metapt.io import atomic_dir, write_json
     from metapt.tracking import stage_run
 
@@ -60,6 +60,7 @@ def pretrain(profile: Profile, run: Run, progress: bool = True) -> Path:
                                                "seed": run.seed, **result.log})
             tracked.log_metrics(result.metrics)
             tracked.write(run.pretrain_dir)
+        faults.reach("pretrain.renamed")
     jobs.clear_resume(scratch)
     return run.pretrain_dir
 

@@ -2,8 +2,10 @@
 
 A job records what it would log (params, tags, per-step metrics, artifacts) in a record beside its
 output, ``.cache/tracking/<output>.json`` (never inside the output: it holds wall times, the host's
-memory peak and the git commit, which would change the output's DVC hash on every run); the workflow then publishes the records of the jobs that ran, in one
-process, after ``dvc commit`` (so each run also carries its stage's ``dvc.lock`` hashes). Why not
+memory peak and the git commit, which would change the output's DVC hash on every run); the workflow then
+publishes, in one process after ``dvc commit`` (so each run also carries its stage's ``dvc.lock``
+hashes), every committed output's record not yet published: the jobs that ran, and any that a killed
+run finished but never published (``publish`` is idempotent). Why not
 log from the jobs: importing MLflow and opening the store costs ~2 s per job (a quarter of a
 small job), and many parallel jobs writing one SQLite file (or one on NFS, on a cluster) contend
 for its lock. A stage run outside Snakemake (``dvc repro``, by hand) publishes its own record.
@@ -39,6 +41,12 @@ def record_path(output: str | os.PathLike) -> Path:
     if out.is_absolute():
         return RECORDS / "abs" / f"{hashlib.sha256(out.as_posix().encode()).hexdigest()[:16]}.json"
     return RECORDS / f"{out.as_posix()}.json"
+
+
+def marker_path(output: str | os.PathLike) -> Path:
+    """Beside the record: which record of the output was published, or is being published, and as which run."""
+    rec = record_path(output)
+    return rec.with_name(rec.name[: -len(".json")] + ".published")
 
 
 def tracking_uri() -> str:
@@ -100,13 +108,9 @@ class StageRun:
             if v is not None:
                 self.metrics.setdefault(metric_name(k), []).append([step, float(v)])
 
-    def step_hook(self, prefix: str = "pt/"):
-        """A MetaPretrainer hook: every PT step's scalars (losses, ‖hypergrad‖, φ summaries)."""
-
-        def hook(record) -> None:
-            self.log_metrics({prefix + k: v for k, v in record.scalars().items()}, step=record.step)
-
-        return hook
+    def step_hook(self, prefix: str = "pt/") -> "StepMetrics":
+        """A MetaPretrainer hook: every PT step's scalars (losses, ‖hypergrad‖, φ summaries), journaled with each checkpoint."""
+        return StepMetrics(self, prefix)
 
     def log_artifact(self, name: str) -> None:
         self.artifacts.append(name)
@@ -119,9 +123,31 @@ class StageRun:
 
         self.log_metrics({"job/peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                           "job/wall_s": time.time() - self.start_ms / 1000})
-        record = {"stage": self.stage, "run_name": self.run_name, "profile": self.profile, "params": self.params, "tags": self.tags,
+        record = {"record_id": uuid.uuid4().hex, "stage": self.stage, "run_name": self.run_name, "profile": self.profile, "params": self.params, "tags": self.tags,
                   "metrics": self.metrics, "artifacts": self.artifacts, "start_ms": self.start_ms, "end_ms": int(time.time() * 1000)}
         write_json(record_path(output), record)
+
+
+class StepMetrics:
+    """Logs each PT step's scalars into a ``StageRun`` under ``prefix``.
+
+    A ``metapt.engine.JournaledHook``: the rows logged so far are saved in every checkpoint, so a run
+    resumed from step k has the rows of steps 1..k back and logs k+1.. again, as the uninterrupted run did.
+    """
+
+    def __init__(self, run: StageRun, prefix: str):
+        self.run, self.prefix = run, prefix
+
+    def __call__(self, record) -> None:
+        self.run.log_metrics({self.prefix + k: v for k, v in record.scalars().items()}, step=record.step)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rows": {k: [list(r) for r in v] for k, v in self.run.metrics.items() if k.startswith(self.prefix)}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for k in [k for k in self.run.metrics if k.startswith(self.prefix)]:
+            del self.run.metrics[k]
+        self.run.metrics.update({k: [list(r) for r in v] for k, v in state["rows"].items()})
 
 
 @contextmanager
@@ -226,11 +252,29 @@ def experiment_id(client, name: str) -> str:
 
 
 def start_pipeline_run(profile: str, targets: str = "all") -> str:
-    """The parent run of one workflow invocation."""
+    """The parent run of one workflow invocation.
+
+    One workflow runs per checkout at a time (``metapt.workflow.one_at_a_time``), so a pipeline run of
+    this checkout still RUNNING was killed: it is marked KILLED here.
+    """
     client = _retry(_client)
     exp = _retry(experiment_id, client, os.environ.get(EXPERIMENT_ENV, f"metapt-{profile}"))
-    tags = {"metapt.stage": "pipeline", "metapt.profile": profile, "metapt.targets": targets, **git_state()}
+    close_killed_pipeline_runs(profile, client)
+    tags = {"metapt.stage": "pipeline", "metapt.profile": profile, "metapt.targets": targets, "metapt.checkout": str(Path.cwd().resolve()), **git_state()}
     return _retry(client.create_run, exp, tags=tags, run_name=f"pipeline-{profile}").info.run_id
+
+
+def close_killed_pipeline_runs(profile: str, client=None) -> int:
+    """Mark this checkout's pipeline runs still RUNNING as KILLED (call only while holding the reproduce lock)."""
+    client = client or _retry(_client)
+    exp = client.get_experiment_by_name(os.environ.get(EXPERIMENT_ENV, f"metapt-{profile}"))
+    if exp is None:
+        return 0
+    query = f"tags.`metapt.stage` = 'pipeline' and tags.`metapt.checkout` = '{Path.cwd().resolve()}' and attributes.status = 'RUNNING'"
+    stale = _retry(client.search_runs, [exp.experiment_id], query)
+    for run in stale:
+        _retry(client.set_terminated, run.info.run_id, "KILLED")
+    return len(stale)
 
 
 def end_pipeline_run(run_id: str, ok: bool) -> None:
@@ -239,42 +283,71 @@ def end_pipeline_run(run_id: str, ok: bool) -> None:
 
 
 def publish(outputs: list[Path], parent_run_id: str | None = None, lock: dict[str, dict] | None = None) -> list[str]:
-    """Create one MLflow run per output folder holding a record; returns the run ids.
+    """Create one MLflow run per output whose record is not yet published; returns the new run ids.
 
-    ``lock`` (dvc.lock's ``stages``) adds each stage's output and data-dep hashes as tags.
+    Idempotent, so that a rerun after a kill can publish whatever is pending and nothing twice: beside
+    each record a marker (``marker_path``) says "publishing <record id>" before the run is created and
+    "published" (with the record file's size and mtime, so that a rewritten record is published
+    again, and a copied checkout is not) after it is finished. A marker left at "publishing" means a publish was killed: the runs
+    carrying that record's id are then looked up (the only query), a finished one is kept, a partial
+    one deleted. ``lock`` (dvc.lock's ``stages``) adds each stage's output and data-dep hashes as tags.
     """
-    from mlflow.entities import Metric, Param
+    from metapt.io import write_json
 
     by_out = {o["path"]: (name, entry) for name, entry in (lock or {}).items() for o in entry.get("outs", [])}
     client, ids = None, []
     for out in outputs:
-        rec_file = record_path(out)
+        rec_file, marker_file = record_path(out), marker_path(out)
         if not rec_file.is_file():
             continue
+        st = rec_file.stat()
+        marker = json.loads(marker_file.read_text()) if marker_file.is_file() else {}
+        if marker.get("state") == "published" and (marker.get("size"), marker.get("mtime_ns")) == (st.st_size, st.st_mtime_ns):
+            continue
         rec = json.loads(rec_file.read_text())
+        rec_id = rec.get("record_id") or hashlib.sha256(rec_file.read_bytes()).hexdigest()[:32]
         client = client or _retry(_client)
         exp = _retry(experiment_id, client, os.environ.get(EXPERIMENT_ENV, f"metapt-{rec['profile']}"))
-        tags = {**rec["tags"], "metapt.record": str(rec_file)}
-        if parent_run_id or os.environ.get(PARENT_ENV):
-            tags["mlflow.parentRunId"] = parent_run_id or os.environ[PARENT_ENV]
-        if str(out) in by_out:
-            stage, entry = by_out[str(out)]
-            tags["dvc.stage"] = stage
-            tags.update({f"dvc.out.{o['path']}": o.get("md5", "?") for o in entry.get("outs", [])})
-            tags.update({f"dvc.dep.{d['path']}": d.get("md5", "?") for d in entry.get("deps", []) if d["path"].startswith(("data/", "results/"))})
-        run = _retry(client.create_run, exp, start_time=rec["start_ms"], tags=tags, run_name=rec["run_name"])
-        rid = run.info.run_id
-        params = [Param(k, v) for k, v in rec["params"].items()]
-        metrics = [Metric(k, v, rec["end_ms"], int(s)) for k, pts in rec["metrics"].items() for s, v in pts]
-        for i in range(0, len(params), 100):
-            _retry(client.log_batch, rid, params=params[i:i + 100])
-        for i in range(0, len(metrics), 1000):
-            _retry(client.log_batch, rid, metrics=metrics[i:i + 1000])
-        for name in rec["artifacts"]:
-            _retry(client.log_artifact, rid, str(Path(out) / name))
-        _retry(client.set_terminated, rid, "FINISHED", end_time=rec["end_ms"])
+        done = dict(state="published", record=rec_id, size=st.st_size, mtime_ns=st.st_mtime_ns)
+        if marker.get("record") == rec_id:  # a publish of this record began and was cut off
+            earlier = _retry(client.search_runs, [exp], f"tags.`metapt.record_id` = '{rec_id}'")
+            keep = next((r.info.run_id for r in earlier if r.info.status == "FINISHED"), None)
+            for r in earlier:
+                if r.info.run_id != keep:
+                    _retry(client.delete_run, r.info.run_id)
+            if keep is not None:
+                write_json(marker_file, {**done, "run_id": keep})
+                continue
+        write_json(marker_file, {"state": "publishing", "record": rec_id})
+        rid = _publish_one(client, exp, out, rec, rec_id, parent_run_id, by_out.get(str(out)))
+        write_json(marker_file, {**done, "run_id": rid})
         ids.append(rid)
     return ids
+
+
+def _publish_one(client, exp: str, out: Path, rec: dict, rec_id: str, parent_run_id: str | None, locked: tuple[str, dict] | None) -> str:
+    from mlflow.entities import Metric, Param
+
+    tags = {**rec["tags"], "metapt.record": str(record_path(out)), "metapt.record_id": rec_id}
+    if parent_run_id or os.environ.get(PARENT_ENV):
+        tags["mlflow.parentRunId"] = parent_run_id or os.environ[PARENT_ENV]
+    if locked is not None:
+        stage, entry = locked
+        tags["dvc.stage"] = stage
+        tags.update({f"dvc.out.{o['path']}": o.get("md5", "?") for o in entry.get("outs", [])})
+        tags.update({f"dvc.dep.{d['path']}": d.get("md5", "?") for d in entry.get("deps", []) if d["path"].startswith(("data/", "results/"))})
+    run = _retry(client.create_run, exp, start_time=rec["start_ms"], tags=tags, run_name=rec["run_name"])
+    rid = run.info.run_id
+    params = [Param(k, v) for k, v in rec["params"].items()]
+    metrics = [Metric(k, v, rec["end_ms"], int(s)) for k, pts in rec["metrics"].items() for s, v in pts]
+    for i in range(0, len(params), 100):
+        _retry(client.log_batch, rid, params=params[i:i + 100])
+    for i in range(0, len(metrics), 1000):
+        _retry(client.log_batch, rid, metrics=metrics[i:i + 1000])
+    for name in rec["artifacts"]:
+        _retry(client.log_artifact, rid, str(Path(out) / name))
+    _retry(client.set_terminated, rid, "FINISHED", end_time=rec["end_ms"])
+    return rid
 
 
 def find_run(output: str | os.PathLike, md5: str | None = None):

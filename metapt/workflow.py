@@ -127,12 +127,14 @@ def reproduce(profile: str | None = None, cores: int = 2, dry_run: bool = False,
 
 
 LOCK_FILE = Path(".cache/reproduce.lock")
+KILLED_FILE = Path(".cache/reproduce.killed")  # what a killed reproduce left in the lock file, until its MLflow run is closed
 
 
 @contextmanager
 def one_at_a_time(cwd: Path):
     """Hold this checkout's reproduce lock (``flock``, released by the kernel when the process dies);
-    yields None, or what the holder wrote (its pid and start time) when another run holds it."""
+    yields None, or what the holder wrote (its pid and start time) when another run holds it. A lock
+    file found not cleared means the last holder was killed: that is noted in ``KILLED_FILE``."""
     import fcntl
 
     path = cwd / LOCK_FILE
@@ -144,6 +146,9 @@ def one_at_a_time(cwd: Path):
             fh.seek(0)
             yield fh.read().strip() or "pid unknown"
             return
+        fh.seek(0)
+        if left := fh.read().strip():  # a holder that exits clears the file: this one was killed
+            (cwd / KILLED_FILE).write_text(left)
         fh.seek(0)
         fh.truncate()
         fh.write(f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}")
@@ -168,13 +173,51 @@ def _reproduce(profile: str | None, cores: int, dry_run: bool, extra: list[str],
     if from_remote:
         got = pull(cwd)
         print(f"dvc pull: {len(got['fresh'])} stage(s) up to date, {len(got['stale'])} stale: {got['stale']}", flush=True)
+    if stale := stale_snakemake_lock(cwd):
+        print(f"metapt: removed the lock that a killed Snakemake left ({stale} file(s) in .snakemake/locks)", flush=True)
     code = subprocess.run(snakemake_cmd(cores, dry_run, extra), cwd=cwd).returncode
+    if not dry_run:  # what a killed run left and Snakemake's hooks did not reach (it runs none when nothing is to be done)
+        committed, published = commit_ran_stages(cwd), publish_pending(cwd)
+        if committed or published:
+            print(f"metapt: after Snakemake, dvc commit of {len(committed)} stage(s) a killed run left; {len(published)} pending MLflow run(s)", flush=True)
+        if (cwd / KILLED_FILE).exists():  # Snakemake's onstart closes it too, but runs no hook when nothing is to be done
+            from metapt import tracking
+
+            with inside(cwd):
+                tracking.close_killed_pipeline_runs(load_params().active.name)
+            (cwd / KILLED_FILE).unlink()
     if code == 0 and not dry_run:
         report = cwd / "results" / "report"
         print(f"\nDone in {time.perf_counter() - t0:.0f} s. Tables: {report / 'README.md'} and {report / 'tables'}/; "
               f"figures: {report / 'figures'}/; every cell: {report / 'summary.json'}.\n"
               f"Lineage of a cell: python stages/lineage.py <cell id>;  runs: mlflow ui --backend-store-uri sqlite:///mlflow.db", flush=True)
     return code
+
+
+def stale_snakemake_lock(cwd: Path) -> int:
+    """Remove ``.snakemake/locks`` if no Snakemake is running in ``cwd``; returns how many files it held.
+
+    A Snakemake killed with SIGKILL leaves its lock, and the next run then refuses to start ("Directory
+    cannot be locked"). Called while this checkout's reproduce lock is held, so no other reproduce
+    runs here; a Snakemake started by hand is looked for among the processes (``/proc``: their command
+    line and working directory). Where that cannot be read, the lock is left for Snakemake to report.
+    """
+    locks = cwd / ".snakemake" / "locks"
+    held = sorted(locks.glob("*")) if locks.is_dir() else []
+    if not held or not Path("/proc/self/cwd").exists():
+        return 0
+    here = cwd.resolve()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if b"snakemake" in (proc / "cmdline").read_bytes() and (proc / "cwd").resolve() == here:
+                return 0
+        except OSError:  # gone meanwhile, or another user's
+            continue
+    for f in held:
+        f.unlink(missing_ok=True)
+    return len(held)
 
 
 def _regenerate_graph(cwd: Path, write: bool = True) -> None:
@@ -224,6 +267,51 @@ def commit_stages(names: list[str], cwd: Path | None = None) -> list[str]:
     for p, times in mtimes.items():
         os.utime(p, ns=times)
     return sorted(s.addressing for s in stages)
+
+
+RAN_DIR = Path(".cache/ran")  # one marker per job that ran (workflow/rules/stages.smk): exactly those stages are committed
+
+
+def commit_ran_stages(cwd: Path | None = None) -> list[str]:
+    """``dvc commit`` the stages whose jobs ran (never a blanket --force over everything), then drop their markers.
+
+    Markers a killed run left are committed by the next run: Snakemake's ``onsuccess``/``onerror``, or
+    ``reproduce`` after Snakemake returns (with nothing to do, Snakemake runs no hook).
+    """
+    cwd = Path.cwd() if cwd is None else Path(cwd)
+    markers = sorted((cwd / RAN_DIR).iterdir()) if (cwd / RAN_DIR).is_dir() else []
+    stages = sorted({m.read_text().strip() for m in markers})
+    if stages:
+        commit_stages(stages, cwd)
+    for m in markers:
+        m.unlink()
+    return stages
+
+
+def publish_pending(cwd: Path | None = None, parent_run_id: str | None = None) -> list[str]:
+    """One MLflow run per committed output not yet published: the jobs that ran, and any a killed run
+    finished but never published (``tracking.publish`` skips what is published; MLflow is opened only
+    when something is pending). Tagged with the outputs' dvc.lock hashes."""
+    import yaml
+
+    from metapt import tracking
+
+    cwd = Path.cwd() if cwd is None else Path(cwd)
+    lock_file = cwd / "dvc.lock"
+    lock = yaml.load(lock_file.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)).get("stages", {}) if lock_file.exists() else {}
+    outs = [Path(o["path"]) for entry in lock.values() for o in entry.get("outs", [])]
+    with inside(cwd):  # records and outputs are relative to the checkout
+        return tracking.publish(outs, parent_run_id or os.environ.get(tracking.PARENT_ENV), lock)
+
+
+@contextmanager
+def inside(cwd: Path):
+    here = Path.cwd()
+    os.chdir(cwd)
+    try:
+        yield
+    finally:
+        os.chdir(here)
 
 
 def upstream_first(stages: list[dict]) -> list[dict]:

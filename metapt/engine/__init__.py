@@ -12,7 +12,7 @@ import importlib
 # import torch and the whole engine, and a schema edit is not an edit of every stage's code.
 _EXPORTS = {
     "HypergradConfig": "config", "MetaLoopConfig": "config", "HypergradResult": "hypergrad", "hypergradient": "hypergrad",
-    "MetaPretrainer": "metaloop", "NonFiniteError": "metaloop", "StepRecord": "metaloop", "ExampleWeights": "metaparams",
+    "MetaPretrainer": "metaloop", "JournaledHook": "metaloop", "NonFiniteError": "metaloop", "StepRecord": "metaloop", "ExampleWeights": "metaparams",
     "MetaParameterisation": "metaparams", "TaskWeights": "metaparams", "BilevelProblem": "problem", "BatchStream": "streams",
 }
 
@@ -29,6 +29,7 @@ __all__ = [
     "ExampleWeights",
     "HypergradConfig",
     "HypergradResult",
+    "JournaledHook",
     "MetaLoopConfig",
     "MetaParameterisation",
     "MetaPretrainer",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from metapt import faults
 from metapt.engine.metaloop import MetaPretrainer, StepRecord, check_finite
 
 
@@ -51,6 +52,7 @@ class CoTrainer(MetaPretrainer):
     def _one_step(self) -> None:
         p = self.problem
         step = self.step + 1
+        faults.reach("pt.step")
         p.encoder.train()
         p.pt_head.train()
         pt_loss = p.pt_loss(self.prepare(self.pt_stream.batch(self.step)))

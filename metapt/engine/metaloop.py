@@ -14,12 +14,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from metapt import faults
 from metapt.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from metapt.engine.config import MetaLoopConfig
 from metapt.engine.functional_optim import FunctionalOptimizer, OptState
@@ -57,6 +58,23 @@ class StepRecord:
 
 
 Hook = Callable[[StepRecord], None]
+
+
+@runtime_checkable
+class JournaledHook(Protocol):
+    """A hook that keeps what it saw (metric rows, per-epoch evaluations).
+
+    Its state goes into every checkpoint, in the same atomic write as the weights, and comes back on
+    resume: a killed run's logs then equal the uninterrupted run's, since the steps after the
+    checkpoint run again and are logged again. The state must load with ``weights_only=True``
+    (numbers, strings, lists, dicts, tensors).
+    """
+
+    def __call__(self, record: StepRecord) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 def check_finite(step: int, what: str, values: Iterable[torch.Tensor]) -> None:
@@ -118,6 +136,7 @@ class MetaPretrainer:
             "rng": rng_state(),
             "trajectory_steps": list(self.trajectory_steps),
             "trajectory": list(self.trajectory),
+            "journal": [h.state_dict() for h in self.journaled_hooks],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -136,10 +155,20 @@ class MetaPretrainer:
         set_rng_state(state["rng"])
         self.trajectory_steps = list(state["trajectory_steps"])
         self.trajectory = list(state["trajectory"])
+        journal, hooks = state.get("journal", []), self.journaled_hooks
+        if len(journal) != len(hooks):
+            raise ValueError(f"the checkpoint journals {len(journal)} hook(s) but this run has {len(hooks)}: not the same run")
+        for hook, hook_state in zip(hooks, journal):
+            hook.load_state_dict(hook_state)
+
+    @property
+    def journaled_hooks(self) -> list[JournaledHook]:
+        return [h for h in self.hooks if isinstance(h, JournaledHook)]
 
     def save(self) -> None:
         if self.checkpoint_path is not None:
             save_checkpoint(self.checkpoint_path, self.state_dict())
+            faults.reach("checkpoint.saved")
 
     def resume(self) -> bool:
         """Load the last checkpoint if there is one; returns whether it did."""
@@ -189,6 +218,7 @@ class MetaPretrainer:
     def _one_step(self) -> None:
         p, cfg = self.problem, self.cfg
         step = self.step + 1
+        faults.reach("pt.step")
         hyper = self.is_hyper_step(step)
         theta = p.theta()
         p.encoder.train()
@@ -262,6 +292,7 @@ class MetaPretrainer:
             catch_up_steps=self.cfg.hyper_every - 1 if self.cfg.online_head == "at_hyper_steps" else 0,
         )
         check_finite(record.step, "hypergradient", res.grads + [torch.tensor(res.val_loss)])
+        faults.reach("hyper.step")
         self.lambda_max = res.lambda_max
         self._write_head(res.head_params)
         self.head_state = res.head_state

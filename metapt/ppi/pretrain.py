@@ -57,6 +57,13 @@ class WeightTruthTracker:
             w = self.meta.weights().detach().cpu().numpy()
             self.per_epoch.append({"epoch": record.step // self.spe, **weights_vs_truth(w, self.helpful, self.kinds, self.helpfulness)})
 
+    def state_dict(self) -> dict[str, Any]:
+        """Journaled with each checkpoint (``metapt.engine.JournaledHook``): a resumed run keeps the epochs before it."""
+        return {"per_epoch": [dict(e) for e in self.per_epoch]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.per_epoch = [dict(e) for e in state["per_epoch"]]
+
 
 def metaft_indices(splits: PPISplits, access: Access) -> tuple[np.ndarray, np.ndarray]:
     if access == "partial":

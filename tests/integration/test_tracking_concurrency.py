@@ -8,6 +8,7 @@ and against one SQLite file directly; every run must arrive whole, exactly once.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -268,9 +269,59 @@ def test_publish_retries_a_locked_store_without_duplicating_runs(local_store, tm
 
     missing = _FailsOnce(local_store, MlflowException("no such run", error_code="RESOURCE_DOES_NOT_EXIST"))
     monkeypatch.setattr(tracking, "_client", lambda: missing)
+    t.write(out)  # a new record: the one above is published and would be skipped
     with pytest.raises(MlflowException, match="no such run"):
         tracking.publish([out])
     assert missing.calls == ["get_experiment_by_name"]  # not retried
+
+
+class _Cut(BaseException):
+    """What a kill does to a publish: it stops there (not an Exception: nothing catches or retries it)."""
+
+
+def test_publish_is_idempotent_and_completes_a_publish_that_was_cut_off(local_store, tmp_path, monkeypatch):
+    """Publishing a published record adds nothing; one cut off after its run was created (a kill) leaves
+    a RUNNING half run, which the next publish replaces by one whole run; a rewritten record is new."""
+    from metapt import tracking
+
+    out = tmp_path / "job"
+    out.mkdir()
+    t = tracking.StageRun("pretrain", "job-0", "embedded", {"seed": 0}, {})
+    for s in range(STEPS):
+        t.log_metrics({"pt/loss": _loss(0, s)}, step=s)
+    t.write(out)
+    exp = lambda: local_store.get_experiment_by_name(EXPERIMENT).experiment_id  # noqa: E731
+    runs = lambda: local_store.search_runs([exp()])  # noqa: E731  (active runs only: deleted ones are gone)
+
+    real = tracking._publish_one
+
+    def cut_after_create(client, *args):
+        class Client:  # the store works until the run is to be finished
+            def __getattr__(self, name):
+                if name == "set_terminated":
+                    raise _Cut
+                return getattr(client, name)
+
+        return real(Client(), *args)
+
+    monkeypatch.setattr(tracking, "_publish_one", cut_after_create)
+    with pytest.raises(_Cut):
+        tracking.publish([out])
+    [half] = runs()
+    assert half.info.status == "RUNNING" and tracking.marker_path(out).is_file()
+    monkeypatch.setattr(tracking, "_publish_one", real)
+    [rid] = tracking.publish([out])
+    [whole] = runs()
+    assert whole.info.run_id == rid != half.info.run_id and whole.info.status == "FINISHED"
+    assert len(local_store.get_metric_history(rid, "pt/loss")) == STEPS
+    assert tracking.publish([out]) == [] and len(runs()) == 1  # published: nothing added
+
+    # cut off after the run was finished, before the marker said so: the finished run is kept, none added
+    marker = tracking.marker_path(out)
+    marker.write_text(json.dumps({"state": "publishing", "record": json.loads(tracking.record_path(out).read_text())["record_id"]}))
+    assert tracking.publish([out]) == [] and [r.info.run_id for r in runs()] == [rid]
+    t.write(out)  # the output was rebuilt: its new record is published once
+    assert len(tracking.publish([out])) == 1 and len(runs()) == 2
 
 
 if __name__ == "__main__":

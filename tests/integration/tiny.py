@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -51,6 +52,11 @@ def run_results(repo: Path) -> dict[str, dict]:
     return {str(f.parent.relative_to(repo)): strip(json.loads(f.read_text())["results"]) for f in sorted(repo.glob("results/*/finetune/*/finetune.json"))}
 
 
+def summary_cells(repo: Path) -> dict[str, list[float]]:
+    """Every report cell's per-seed values, keyed by cell id."""
+    return {c["id"]: c["values"] for c in json.loads((repo / "results/report/summary.json").read_text())["cells"]}
+
+
 def lock_outs(repo: Path) -> dict[str, str]:
     """Every output's hash in the repository's dvc.lock."""
     import yaml
@@ -66,5 +72,19 @@ class TinyBuild:
     seconds: float
     runs: dict[str, dict]  # run_results() right after the build, before any test changes params
     outs: dict[str, str]  # lock_outs() right after the build
+    cells: dict[str, list[float]]  # summary_cells() right after the build
 
 
+def dvc_changed(repo_dir, env) -> set[str]:
+    return set(json.loads(sh(sys.executable, "-m", "dvc", "status", "--json", cwd=repo_dir, env=env).stdout or "{}"))
+
+
+def dvc_would_run(repo_dir, env) -> set[str]:
+    """``dvc repro --dry`` lists only directly changed stages; --force-downstream adds what they feed."""
+    out = sh(sys.executable, "-m", "dvc", "repro", "--dry", "--force-downstream", cwd=repo_dir, env=env).stdout
+    return set(re.findall(r"Running stage '([^']+)'", out))
+
+
+def snakemake_would_run(repo_dir, env) -> set[str]:
+    out = sh(sys.executable, "-m", "snakemake", "--cores", "1", "--dry-run", "--quiet", "rules", cwd=repo_dir, env=env).stdout
+    return {m.group(1) for m in re.finditer(r"^(\w+)\s+\d+$", out, re.M)} - {"all", "total", "job", "count"}

@@ -111,6 +111,24 @@ def test_resume_after_interruption_is_bit_identical(tmp_path, kill_step, options
     assert_bit_identical(resumed.trajectory, reference.trajectory)
 
 
+@pytest.mark.parametrize("kill_step,options", [(1, {}), (6, {}), (9, {}), (24, {}), (17, FAST)])
+def test_a_resumed_run_logs_what_the_uninterrupted_run_logged(tmp_path, kill_step, options):
+    """The per-step metric rows are journaled with each checkpoint: after a kill at any step the resumed
+    run's log holds every step once, with the same values, not only the steps after the checkpoint."""
+    from metapt.tracking import StageRun
+
+    ref_log, run_log = (StageRun("pretrain", "toy", "tiny", {}, {}) for _ in range(2))
+    make_trainer(tmp_path / "ref", hooks=[ref_log.step_hook()], checkpoint_every=4, **options).run()
+    with pytest.raises(Killed):
+        make_trainer(tmp_path / "run", hooks=[run_log.step_hook(), kill_at(kill_step)], checkpoint_every=4, **options).run()
+    resumed_log = StageRun("pretrain", "toy", "tiny", {}, {})  # a new process: nothing in memory
+    make_trainer(tmp_path / "run", hooks=[resumed_log.step_hook()], checkpoint_every=4, **options).run()
+    assert resumed_log.metrics == ref_log.metrics
+    assert [s for s, _ in resumed_log.metrics["pt/pt_loss"]] == list(range(1, 25))
+    with pytest.raises(ValueError, match="journals 1 hook"):  # another run's checkpoint (a different hook set) is refused
+        make_trainer(tmp_path / "run", checkpoint_every=4, **options).run()
+
+
 WORKER = """
 import sys, time, torch
 from tests.unit.test_metaloop import make_trainer, final_state

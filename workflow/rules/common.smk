@@ -7,9 +7,9 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(workflow.basedir)))
-from metapt import tracking  # noqa: E402  (light: mlflow is imported only when a run starts)
+from metapt import faults, tracking  # noqa: E402  (light: mlflow is imported only when a run starts)
 from metapt.config import ParamsError, load_params  # noqa: E402
-from metapt.workflow import commit_stages, expanded_stages, params_stale, rule_name  # noqa: E402
+from metapt.workflow import commit_ran_stages, expanded_stages, params_stale, publish_pending, rule_name  # noqa: E402
 
 # Jobs run `python ...` and `dvc ...` from PATH: make it the interpreter running Snakemake (the venv).
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
@@ -21,7 +21,6 @@ try:
 except ParamsError as err:
     sys.stderr.write(f"error: {err}\n")
     sys.exit(1)
-RAN_DIR = Path(".cache/ran")  # one marker per job that ran: onsuccess commits exactly those stages
 
 
 def is_dir_path(path):
@@ -70,23 +69,3 @@ def resources_for(meta):
     if res.get("gpu") and config.get("gpu_partition"):
         res["slurm_partition"] = config["gpu_partition"]
     return res
-
-
-def commit_ran_stages():
-    """`dvc commit` only the stages whose jobs ran (never a blanket --force over everything)."""
-    if not RAN_DIR.is_dir():
-        return []
-    markers = sorted(RAN_DIR.iterdir())
-    stages = [m.read_text().strip() for m in markers]
-    if stages:
-        commit_stages(stages)
-    for m in markers:
-        m.unlink()
-    return stages
-
-
-def publish_ran(stages):
-    """One MLflow run per job that ran, nested under this invocation's run, tagged with its dvc.lock hashes."""
-    lock = yaml.load(Path("dvc.lock").read_text(), Loader=yaml.CSafeLoader).get("stages", {}) if Path("dvc.lock").exists() else {}
-    outs = [Path(o["path"]) for s in stages for o in lock.get(s, {}).get("outs", [])]
-    return tracking.publish(outs, os.environ.get(tracking.PARENT_ENV), lock)
