@@ -23,7 +23,7 @@ class DiskFullError(OSError):
     """A write ran out of disk space (or quota); the file or folder it was replacing is unchanged."""
 
 
-def _out_of_space(err: BaseException, path: Path, what: str) -> DiskFullError | None:
+def out_of_space(err: BaseException, path: Path, what: str) -> DiskFullError | None:
     """The error to raise instead of ``err`` when the write failed for want of space, else None.
 
     ``torch.save`` reports a full disk as an opaque ``RuntimeError`` from its zip writer, so besides
@@ -38,7 +38,7 @@ def _out_of_space(err: BaseException, path: Path, what: str) -> DiskFullError | 
     if not (full or (free is not None and free < 1 << 20)):
         return None
     left = "" if free is None else f" ({free / 2**20:.2f} MiB free there)"
-    return DiskFullError(errno.ENOSPC, f"no space left on the device writing {path}{left}; {what} is unchanged", str(path))
+    return DiskFullError(errno.ENOSPC, f"no space left on the device writing {path}{left}; {what} is unchanged")
 
 
 @contextmanager
@@ -53,7 +53,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except Exception as err:
-        if (full := _out_of_space(err, path, f"the previous {path.name}" if path.exists() else "nothing")) is not None:
+        if (full := out_of_space(err, path, f"the previous {path.name}" if path.exists() else "nothing")) is not None:
             raise full from err
         raise
     finally:
@@ -93,7 +93,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
             os.replace(path, old)
         os.replace(tmp, path)
     except Exception as err:
-        if (full := _out_of_space(err, path, f"the previous complete {path.name}/" if path.exists() else "nothing")) is not None:
+        if (full := out_of_space(err, path, f"the previous complete {path.name}/" if path.exists() else "nothing")) is not None:
             raise full from err
         raise
     finally:

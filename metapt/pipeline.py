@@ -48,7 +48,7 @@ def pretrain(profile: Profile, run: Run, progress: bool = True) -> Path:
     scratch = jobs.resume_dir(f"pretrain_{d.name}", run.name, params)
     with stage_run("pretrain", f"{d.name}/{run.name}", params, [processed_dir(d.name)], profile.name, output=run.pretrain_dir) as tracked:
         tracked.set_tags({"device": str(device)})
-        result = d.function("pretrain")(profile, run, checkpoint_dir=scratch, hooks=[tracked.step_hook()], device=device, progress=progress)
+        result = d.function("pretrain")(profile, run, checkpoint_dir=scratch, hooks=[tracked.step_hook(journal=scratch / "steps.jsonl")], device=device, progress=progress)
         with atomic_dir(run.pretrain_dir) as tmp:
             jobs.save_weights(tmp / "encoder.pt", result.encoder.state_dict())
             for name, array in result.arrays.items():

@@ -108,9 +108,9 @@ class StageRun:
             if v is not None:
                 self.metrics.setdefault(metric_name(k), []).append([step, float(v)])
 
-    def step_hook(self, prefix: str = "pt/") -> "StepMetrics":
+    def step_hook(self, prefix: str = "pt/", journal: str | os.PathLike | None = None) -> "StepMetrics":
         """A MetaPretrainer hook: every PT step's scalars (losses, ‖hypergrad‖, φ summaries), journaled with each checkpoint."""
-        return StepMetrics(self, prefix)
+        return StepMetrics(self, prefix, journal)
 
     def log_artifact(self, name: str) -> None:
         self.artifacts.append(name)
@@ -131,23 +131,66 @@ class StageRun:
 class StepMetrics:
     """Logs each PT step's scalars into a ``StageRun`` under ``prefix``.
 
-    A ``metapt.engine.JournaledHook``: the rows logged so far are saved in every checkpoint, so a run
-    resumed from step k has the rows of steps 1..k back and logs k+1.. again, as the uninterrupted run did.
+    A ``metapt.engine.JournaledHook``: a run resumed from step k gets the rows of steps 1..k back and
+    logs k+1.. again, as the uninterrupted run did. With a ``journal`` file (the job's resume folder)
+    each step's row is appended there and a checkpoint records only the file's length, which it then
+    commits: on resume the file is cut back to that length and read. Without one the rows themselves go
+    into each checkpoint, which grows with the run (fine for short runs and tests).
     """
 
-    def __init__(self, run: StageRun, prefix: str):
+    def __init__(self, run: StageRun, prefix: str, journal: str | os.PathLike | None = None):
         self.run, self.prefix = run, prefix
+        self.journal = Path(journal) if journal is not None else None
+        self._fh = None
 
     def __call__(self, record) -> None:
-        self.run.log_metrics({self.prefix + k: v for k, v in record.scalars().items()}, step=record.step)
+        row = {self.prefix + k: v for k, v in record.scalars().items()}
+        self.run.log_metrics(row, step=record.step)
+        if self.journal is not None:
+            if self._fh is None:  # a run that did not resume starts the journal afresh
+                self.journal.parent.mkdir(parents=True, exist_ok=True)
+                self._fh = open(self.journal, "w")
+            with self._space():
+                self._fh.write(json.dumps({"step": record.step, "row": row}) + "\n")
 
     def state_dict(self) -> dict[str, Any]:
-        return {"rows": {k: [list(r) for r in v] for k, v in self.run.metrics.items() if k.startswith(self.prefix)}}
+        if self.journal is None:
+            return {"rows": {k: [list(r) for r in v] for k, v in self.run.metrics.items() if k.startswith(self.prefix)}}
+        if self._fh is None:
+            return {"journal_bytes": 0}
+        with self._space():
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+        return {"journal_bytes": self._fh.tell()}
+
+    @contextmanager
+    def _space(self):
+        """A full disk while journaling: the error names the file (the checkpoint, and what it committed, stay)."""
+        from metapt.io import out_of_space
+
+        try:
+            yield
+        except OSError as err:
+            if (full := out_of_space(err, self.journal, "the last checkpoint")) is not None:
+                raise full from err
+            raise
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for k in [k for k in self.run.metrics if k.startswith(self.prefix)]:
             del self.run.metrics[k]
-        self.run.metrics.update({k: [list(r) for r in v] for k, v in state["rows"].items()})
+        if "rows" in state:
+            self.run.metrics.update({k: [list(r) for r in v] for k, v in state["rows"].items()})
+            return
+        if self.journal is None:
+            raise ValueError("the checkpoint's step metrics are in a journal file, and this hook was given none")
+        self.journal.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(self.journal, "a+")
+        self._fh.truncate(int(state["journal_bytes"]))  # what was logged after the checkpoint is logged again
+        self._fh.seek(0)
+        for line in self._fh:
+            entry = json.loads(line)
+            self.run.log_metrics(entry["row"], step=entry["step"])
+        self._fh.seek(0, os.SEEK_END)
 
 
 @contextmanager

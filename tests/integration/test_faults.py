@@ -129,6 +129,32 @@ def test_a_pt_job_killed_anywhere_resumes_with_every_log(built, tiny_build, tmp_
     assert rows == ref, f"metric rows differ: {sorted(k for k in ref if rows.get(k) != ref[k])}"
     assert len(rows["pt/pt_loss"]) == log["pt_steps"]
     assert "RUNNING" not in pipeline_statuses(uri)
+    _tally(f"PT job, {point}", rows, runs, d)
+
+
+def test_a_stage_run_by_hand_killed_after_rename_publishes_once(built, tiny_build, tmp_path):
+    """Outside the workflow (a stage run by hand, or by ``dvc repro``) a job publishes its own run: killed
+    after its output is in place but before the publish, the same command resumes from the final
+    checkpoint, rewrites the same bytes and publishes once; ``reproduce`` then computes nothing below
+    it (same bytes: up to date by content) and publishes nothing more."""
+    from metapt.tracking import content_hash
+
+    d, env = built
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = {**env, "MLFLOW_TRACKING_URI": uri, "METAPT_FAULT": "pretrain.renamed", "METAPT_FAULT_ONCE": str(tmp_path / "killed")}
+    before = content_hash(d / OUT)
+    assert sh(sys.executable, *PT_CMD, cwd=d, env=env, check=False).returncode == -signal.SIGKILL
+    assert content_hash(d / OUT) == before and job_runs(uri) == {}
+    run = sh(sys.executable, *PT_CMD, cwd=d, env=env, check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert content_hash(d / OUT) == before
+    runs = job_runs(uri)
+    assert {o: len(r) for o, r in runs.items()} == {OUT: 1}
+    assert metric_rows(uri, runs[OUT][0]) == reference_rows(tiny_build, OUT)
+    assert reproduce(d, env).returncode == 0
+    assert {o: len(r) for o, r in job_runs(uri).items()} == {OUT: 1}
+    assert_as_uninterrupted(d, env, tiny_build)
+    _tally("stage by hand, pretrain.renamed", metric_rows(uri, runs[OUT][0]), job_runs(uri), d)
 
 
 def test_reproduce_killed_between_commit_and_publish_publishes_on_the_next_run(built, tiny_build, tmp_path):
@@ -149,6 +175,7 @@ def test_reproduce_killed_between_commit_and_publish_publishes_on_the_next_run(b
     assert metric_rows(uri, runs[OUT][0]) == reference_rows(tiny_build, OUT)
     assert pipeline_statuses(uri) == ["KILLED"]  # the killed invocation's run is closed (the rerun had no job: no run of its own)
     assert reproduce(d, env).returncode == 0 and {o: len(r) for o, r in job_runs(uri).items()} == {OUT: 1}  # never twice
+    _tally("reproduce (group), workflow.committed", metric_rows(uri, runs[OUT][0]), job_runs(uri), d)
 
 
 # ---------------------------------------------------------------------------------------- the whole reproduce killed
@@ -183,7 +210,14 @@ def test_a_cold_build_killed_mid_run_resumes_to_the_uninterrupted_build(tiny_bui
     for out in [o for o in runs if "/pretrain/" in o]:
         assert metric_rows(uri, runs[out][0]) == reference_rows(tiny_build, out), out
     assert pipeline_statuses(uri) == ["FINISHED", "KILLED"]
-    print(f"killed with {len(missing)} of {len(tiny_build.outs)} outputs missing; the rerun took {second.stdout.count('Finished jobid')} jobs")
+    rows = {f"{o}:{k}": v for o in runs if "/pretrain/" in o for k, v in metric_rows(uri, runs[o][0]).items()}
+    _tally(f"cold reproduce SIGKILLed, {len(missing)} of {len(tiny_build.outs)} outputs missing", rows, runs, d)
+
+
+def _tally(case: str, rows: dict, runs: dict, d: Path) -> None:
+    """One line of the table in docs/faults.md (run with ``-s``)."""
+    print(f"\nFAULT | {case} | metric rows {sum(len(v) for v in rows.values())} (equal to the uninterrupted run's) | "
+          f"MLflow runs {sum(len(r) for r in runs.values())} for {len(runs)} job(s) | leftovers {len(leftovers(d))}")
 
 
 # ---------------------------------------------------------------------------------------- a full disk
@@ -224,6 +258,7 @@ def test_a_full_disk_names_the_path_and_keeps_the_output_and_the_checkpoint(buil
         assert run.returncode != 0
         assert f"no space left on the device writing {OUT}" in run.stderr and "the previous complete meta-full-s0/ is unchanged" in run.stderr, run.stderr[-2000:]
         assert content_hash(out) == before and [p.name for p in pretrain_dir.iterdir() if p.name.startswith(".")] == []
+        print(f"\nFAULT | full disk writing the PT output | {run.stderr.strip().splitlines()[-1]}")
         [checkpoint] = (d / ".cache/resume/pretrain_ppi").glob("meta-full-s0-*/last.pt")
         state = load_checkpoint(checkpoint)
         _resize(pretrain_dir, 4 * _used(saved))
@@ -242,7 +277,8 @@ def test_a_full_disk_names_the_path_and_keeps_the_output_and_the_checkpoint(buil
         [checkpoint] = resume.glob("pretrain_ppi/meta-full-s0-*/last.pt")
         assert f"no space left on the device writing .cache/resume/pretrain_ppi/{checkpoint.parent.name}/last.pt" in run.stderr, run.stderr[-2000:]
         kept = load_checkpoint(checkpoint)  # the last good one, whole
-        assert 0 < int(kept["step"]) < int(state["step"]) and [p.name for p in checkpoint.parent.iterdir()] == ["last.pt"]
+        print(f"\nFAULT | full disk writing a checkpoint | {run.stderr.strip().splitlines()[-1]} | kept step {kept['step']}")
+        assert 0 < int(kept["step"]) < int(state["step"]) and sorted(p.name for p in checkpoint.parent.iterdir()) == ["last.pt", "steps.jsonl"]
         assert content_hash(out) == before
     finally:
         shutil.rmtree(resume / "pretrain_ppi", ignore_errors=True)

@@ -111,20 +111,24 @@ def test_resume_after_interruption_is_bit_identical(tmp_path, kill_step, options
     assert_bit_identical(resumed.trajectory, reference.trajectory)
 
 
+@pytest.mark.parametrize("journal", [False, True], ids=["rows-in-checkpoint", "journal-file"])
 @pytest.mark.parametrize("kill_step,options", [(1, {}), (6, {}), (9, {}), (24, {}), (17, FAST)])
-def test_a_resumed_run_logs_what_the_uninterrupted_run_logged(tmp_path, kill_step, options):
+def test_a_resumed_run_logs_what_the_uninterrupted_run_logged(tmp_path, kill_step, options, journal):
     """The per-step metric rows are journaled with each checkpoint: after a kill at any step the resumed
     run's log holds every step once, with the same values, not only the steps after the checkpoint."""
     from metapt.tracking import StageRun
 
+    hook = lambda log: log.step_hook(journal=tmp_path / "run" / "steps.jsonl" if journal else None)  # noqa: E731
     ref_log, run_log = (StageRun("pretrain", "toy", "tiny", {}, {}) for _ in range(2))
     make_trainer(tmp_path / "ref", hooks=[ref_log.step_hook()], checkpoint_every=4, **options).run()
     with pytest.raises(Killed):
-        make_trainer(tmp_path / "run", hooks=[run_log.step_hook(), kill_at(kill_step)], checkpoint_every=4, **options).run()
+        make_trainer(tmp_path / "run", hooks=[hook(run_log), kill_at(kill_step)], checkpoint_every=4, **options).run()
     resumed_log = StageRun("pretrain", "toy", "tiny", {}, {})  # a new process: nothing in memory
-    make_trainer(tmp_path / "run", hooks=[resumed_log.step_hook()], checkpoint_every=4, **options).run()
+    make_trainer(tmp_path / "run", hooks=[hook(resumed_log)], checkpoint_every=4, **options).run()
     assert resumed_log.metrics == ref_log.metrics
     assert [s for s, _ in resumed_log.metrics["pt/pt_loss"]] == list(range(1, 25))
+    if journal:  # the checkpoint holds the journal's committed length, not the rows
+        assert set(load_checkpoint(tmp_path / "run" / "last.pt")["journal"][0]) == {"journal_bytes"}
     with pytest.raises(ValueError, match="journals 1 hook"):  # another run's checkpoint (a different hook set) is refused
         make_trainer(tmp_path / "run", checkpoint_every=4, **options).run()
 
@@ -226,3 +230,26 @@ def test_config_errors_name_the_key_and_allowed_values():
     assert "normalise" in str(err.value) and "'paper'" in str(err.value) and "'rms'" in str(err.value)
     with pytest.raises(ValidationError, match="hyper_evry"):
         MetaLoopConfig(hyper_evry=10)
+
+
+def test_a_checkpoint_that_does_not_fit_names_its_path_and_keeps_the_last_good_one(tmp_path, monkeypatch):
+    """A full disk while writing a checkpoint (ENOSPC from the writer; the real-disk case is in
+    tests/integration/test_faults.py): the error names the file and the previous checkpoint stays whole."""
+    import errno
+
+    from metapt.io import DiskFullError
+
+    trainer = make_trainer(tmp_path, checkpoint_every=4)
+    real_save = torch.save
+
+    def save(obj, f, *args, **kwargs):
+        if obj["step"] >= 8:
+            with open(f, "wb") as fh:
+                fh.write(b"partial")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", save)
+    with pytest.raises(DiskFullError, match=rf"no space left on the device writing {tmp_path / 'last.pt'}.*the previous last.pt is unchanged"):
+        trainer.run()
+    assert load_checkpoint(tmp_path / "last.pt")["step"] == 4 and [p.name for p in tmp_path.iterdir()] == ["last.pt"]
