@@ -15,6 +15,7 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -173,6 +174,7 @@ def _reproduce(profile: str | None, cores: int, dry_run: bool, extra: list[str],
     if from_remote:
         got = pull(cwd)
         print(f"dvc pull: {len(got['fresh'])} stage(s) up to date, {len(got['stale'])} stale: {got['stale']}", flush=True)
+    restore_interrupted_commit(cwd)
     if stale := stale_snakemake_lock(cwd):
         print(f"metapt: removed the lock that a killed Snakemake left ({stale} file(s) in .snakemake/locks)", flush=True)
     code = subprocess.run(snakemake_cmd(cores, dry_run, extra), cwd=cwd).returncode
@@ -270,22 +272,43 @@ def commit_stages(names: list[str], cwd: Path | None = None) -> list[str]:
 
 
 RAN_DIR = Path(".cache/ran")  # one marker per job that ran (workflow/rules/stages.smk): exactly those stages are committed
+LOCK_BACKUP = Path(".cache/dvc.lock.committing")  # dvc.lock as it was before a commit; there only while one runs
 
 
 def commit_ran_stages(cwd: Path | None = None) -> list[str]:
     """``dvc commit`` the stages whose jobs ran (never a blanket --force over everything), then drop their markers.
 
     Markers a killed run left are committed by the next run: Snakemake's ``onsuccess``/``onerror``, or
-    ``reproduce`` after Snakemake returns (with nothing to do, Snakemake runs no hook).
+    ``reproduce`` after Snakemake returns (with nothing to do, Snakemake runs no hook). DVC rewrites
+    ``dvc.lock`` in place, so the commit first copies it to ``LOCK_BACKUP`` and removes the copy when done.
     """
     cwd = Path.cwd() if cwd is None else Path(cwd)
+    restore_interrupted_commit(cwd)
     markers = sorted((cwd / RAN_DIR).iterdir()) if (cwd / RAN_DIR).is_dir() else []
     stages = sorted({m.read_text().strip() for m in markers})
     if stages:
+        if (cwd / "dvc.lock").exists():
+            from metapt.io import atomic_path
+
+            with atomic_path(cwd / LOCK_BACKUP) as tmp:
+                shutil.copy2(cwd / "dvc.lock", tmp)
         commit_stages(stages, cwd)
+        (cwd / LOCK_BACKUP).unlink(missing_ok=True)
     for m in markers:
         m.unlink()
     return stages
+
+
+def restore_interrupted_commit(cwd: Path) -> bool:
+    """Put ``dvc.lock`` back as it was before a commit that was killed (a ``LOCK_BACKUP`` left behind),
+    since DVC may have left it cut short; the stages that commit was for still have their markers and
+    are committed again. Called before Snakemake reads the lock, and before each commit."""
+    backup = cwd / LOCK_BACKUP
+    if not backup.exists():
+        return False
+    os.replace(backup, cwd / "dvc.lock")
+    print("metapt: dvc.lock restored from before a dvc commit that was killed; its stages are committed again", file=sys.stderr, flush=True)
+    return True
 
 
 def publish_pending(cwd: Path | None = None, parent_run_id: str | None = None) -> list[str]:

@@ -178,6 +178,28 @@ def test_reproduce_killed_between_commit_and_publish_publishes_on_the_next_run(b
     _tally("reproduce (group), workflow.committed", metric_rows(uri, runs[OUT][0]), job_runs(uri), d)
 
 
+def test_a_commit_killed_while_dvc_rewrites_dvc_lock_is_redone(built, tiny_build, tmp_path):
+    """DVC rewrites dvc.lock in place. What a kill in the middle leaves: the lock cut short, the copy taken
+    before the commit, the marker of the stage being committed. The same command puts the lock back and
+    commits the stage again."""
+    from metapt.workflow import LOCK_BACKUP, RAN_DIR, rule_name
+
+    d, env = built
+    env = {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    lock = (d / "dvc.lock").read_bytes()
+    shutil.copy2(d / "dvc.lock", d / LOCK_BACKUP)
+    (d / "dvc.lock").write_bytes(lock[: len(lock) // 2])
+    (d / RAN_DIR).mkdir(exist_ok=True)
+    (d / RAN_DIR / rule_name(STAGE)).write_text(STAGE)
+    run = reproduce(d, env)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "dvc.lock restored from before a dvc commit that was killed" in run.stderr
+    assert "dvc commit of 1 stage(s) a killed run left" in run.stdout
+    assert not (d / LOCK_BACKUP).exists() and not any((d / RAN_DIR).iterdir())
+    assert_as_uninterrupted(d, env, tiny_build)
+    print("\nFAULT | dvc.lock cut short by a kill during dvc commit | restored from the copy taken before the commit; 1 stage committed again")
+
+
 # ---------------------------------------------------------------------------------------- the whole reproduce killed
 def test_a_cold_build_killed_mid_run_resumes_to_the_uninterrupted_build(tiny_build, tmp_path):
     """SIGKILL of Snakemake and all its jobs while PT jobs are mid-run, then the same command: the

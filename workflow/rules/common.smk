@@ -9,13 +9,14 @@ import yaml
 sys.path.insert(0, str(Path(workflow.basedir)))
 from metapt import faults, tracking  # noqa: E402  (light: mlflow is imported only when a run starts)
 from metapt.config import ParamsError, load_params  # noqa: E402
-from metapt.workflow import commit_ran_stages, expanded_stages, params_stale, publish_pending, rule_name  # noqa: E402
+from metapt.workflow import commit_ran_stages, expanded_stages, params_stale, publish_pending, restore_interrupted_commit, rule_name  # noqa: E402
 
 # Jobs run `python ...` and `dvc ...` from PATH: make it the interpreter running Snakemake (the venv).
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 # The whole of params.yaml is validated before any job is scheduled (a typo fails here, naming the key,
 # not in a job after it queued on SLURM); the stages validate it again when they run.
+restore_interrupted_commit(Path.cwd())  # before anything reads dvc.lock (snakemake run directly; reproduce did it already)
 try:
     ACTIVE = load_params().active
 except ParamsError as err:
