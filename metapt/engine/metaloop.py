@@ -66,8 +66,9 @@ class JournaledHook(Protocol):
 
     Its state goes into every checkpoint, in the same atomic write as the weights, and comes back on
     resume: a killed run's logs then equal the uninterrupted run's, since the steps after the
-    checkpoint run again and are logged again. The state must load with ``weights_only=True``
-    (numbers, strings, lists, dicts, tensors).
+    checkpoint run again and are logged again. The state is what the hook saw, or, for a hook that
+    appends to a file of its own (``metapt.tracking.StepMetrics``), the file's length: the checkpoint
+    commits that much of it. It must load with ``weights_only=True`` (numbers, strings, lists, dicts, tensors).
     """
 
     def __call__(self, record: StepRecord) -> None: ...
