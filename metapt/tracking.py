@@ -89,11 +89,21 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, str]:
     return {prefix.rstrip("."): str(tree)[:500]}
 
 
+def process_age() -> float | None:
+    """Seconds since this process started (Linux ``/proc``; None elsewhere): at a stage's start, its start-up cost."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])  # field 22, starttime
+        return float(Path("/proc/uptime").read_text().split()[0]) - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 class StageRun:
     """What one stage job reports: params, tags, per-step metrics and artifacts, kept in memory."""
 
     def __init__(self, stage: str, run_name: str, profile: str, params: dict[str, Any], tags: dict[str, str]):
         self.stage, self.run_name, self.profile = stage, run_name, profile
+        self.startup_s = process_age()  # imports and params, before the stage's own work
         self.params = _flatten(params)
         self.tags = dict(tags)
         self.metrics: dict[str, list[list[float]]] = {}  # name → [[step, value], ...]
@@ -122,7 +132,7 @@ class StageRun:
         from metapt.io import write_json
 
         self.log_metrics({"job/peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                          "job/wall_s": time.time() - self.start_ms / 1000})
+                          "job/wall_s": time.time() - self.start_ms / 1000, "job/startup_s": self.startup_s})
         record = {"record_id": uuid.uuid4().hex, "stage": self.stage, "run_name": self.run_name, "profile": self.profile, "params": self.params, "tags": self.tags,
                   "metrics": self.metrics, "artifacts": self.artifacts, "start_ms": self.start_ms, "end_ms": int(time.time() * 1000)}
         write_json(record_path(output), record)

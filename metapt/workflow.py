@@ -162,7 +162,7 @@ def one_at_a_time(cwd: Path):
 
 
 def _reproduce(profile: str | None, cores: int, dry_run: bool, extra: list[str], cwd: Path, from_remote: bool) -> int:
-    t0 = time.perf_counter()
+    t0, t_start = time.perf_counter(), time.time()
     if profile is not None and switch_profile(profile, cwd / "params.yaml"):
         print(f"params.yaml: active profile is now {profile}", flush=True)
     try:
@@ -188,12 +188,75 @@ def _reproduce(profile: str | None, cores: int, dry_run: bool, extra: list[str],
             with inside(cwd):
                 tracking.close_killed_pipeline_runs(load_params().active.name)
             (cwd / KILLED_FILE).unlink()
+    if not dry_run and (table := job_time_table(cwd, since=t_start, wall=time.perf_counter() - t0, cores=cores)):
+        print(table, flush=True)
     if code == 0 and not dry_run:
         report = cwd / "results" / "report"
         print(f"\nDone in {time.perf_counter() - t0:.0f} s. Tables: {report / 'README.md'} and {report / 'tables'}/; "
               f"figures: {report / 'figures'}/; every cell: {report / 'summary.json'}.\n"
               f"Lineage of a cell: python stages/lineage.py <cell id>;  runs: mlflow ui --backend-store-uri sqlite:///mlflow.db", flush=True)
     return code
+
+
+JOB_TIMES = ".cache/job-times"  # "<start> <end>" (epoch seconds) of each job's last run, one file per rule
+
+
+def job_kind(stage: str) -> str:
+    """``pretrain_ppi_access@meta-0`` → ``pretrain_ppi_access``: the stage's group, one kind of job."""
+    return stage.split("@")[0]
+
+
+def job_time_table(cwd: Path, since: float, wall: float, cores: int) -> str:
+    """Where the time of this invocation went: per job kind, the jobs that ran (their ``JOB_TIMES`` files
+    written since ``since``), their job-seconds and share, the PT/FT jobs' peak memory (their tracking
+    records), and the critical path through the graph.
+
+    Job-seconds ÷ (wall × cores) is how full the cores were; the critical path (the longest chain of
+    dependent jobs, by their measured times) is the floor no number of cores can beat. A job restored
+    from the DVC cache by the early cutoff counts its check only.
+    """
+    from metapt.tracking import record_path
+
+    times: dict[str, float] = {}
+    folder = cwd / JOB_TIMES
+    for f in folder.glob("*.txt") if folder.is_dir() else []:
+        if f.stat().st_mtime >= since:
+            start, end = (float(x) for x in f.read_text().split())
+            times[f.stem] = end - start
+    if not times:
+        return ""
+    stages = upstream_first(expanded_stages(cwd))
+    by_rule = {rule_name(s["addressing"]): s for s in stages}
+    kinds: dict[str, list[float]] = {}
+    peak: dict[str, float] = {}
+    startup, body = 0.0, 0.0  # the PT and FT jobs' process start-up (imports) against their stage bodies
+    for rule, sec in times.items():
+        kind = job_kind(by_rule[rule]["addressing"]) if rule in by_rule else rule
+        kinds.setdefault(kind, []).append(sec)
+        for out in by_rule[rule]["outs"] if rule in by_rule else []:
+            rec = cwd / record_path(out)
+            if rec.is_file() and rec.stat().st_mtime >= since:
+                m = json.loads(rec.read_text()).get("metrics", {})
+                peak[kind] = max(peak.get(kind, 0.0), m.get("job/peak_rss_mb", [[0, 0.0]])[-1][1])
+                if m.get("job/startup_s") and m.get("job/wall_s"):
+                    startup, body = startup + m["job/startup_s"][-1][1], body + m["job/wall_s"][-1][1]
+    total = sum(sum(v) for v in kinds.values())
+    from metapt.lineage import feeders
+
+    lock_shape = {s["addressing"]: {"outs": [{"path": o} for o in s["outs"]]} for s in stages}
+    finish: dict[str, float] = {}
+    for s in stages:  # producers first: the longest chain of measured jobs ending at each stage
+        ups = {u for d in s["deps"] for u in feeders(lock_shape, d)} - {s["addressing"]}
+        finish[s["addressing"]] = times.get(rule_name(s["addressing"]), 0.0) + max((finish[u] for u in ups), default=0.0)
+    critical = max(finish.values(), default=0.0)
+    lines = ["", f"Job times of this run: {len(times)} job(s), {total:.0f} job-s in {wall:.0f} s wall on {cores} core(s) "
+             f"(cores {total / max(wall * cores, 1e-9):.0%} busy); critical path {critical:.0f} s"
+             + (f"; PT/FT process start-up {startup:.0f} s against {body:.0f} s of their stage bodies ({startup / (startup + body):.0%})" if body else ""),
+             "| job kind | jobs | job-s | share | mean s | max s | peak RSS MB (PT/FT) |", "|---|---|---|---|---|---|---|"]
+    for kind, secs in sorted(kinds.items(), key=lambda kv: -sum(kv[1])):
+        mem = f"{peak[kind]:.0f}" if kind in peak else "–"
+        lines.append(f"| {kind} | {len(secs)} | {sum(secs):.0f} | {sum(secs) / total:.0%} | {sum(secs) / len(secs):.1f} | {max(secs):.1f} | {mem} |")
+    return "\n".join(lines)
 
 
 def stale_snakemake_lock(cwd: Path) -> int:

@@ -30,6 +30,10 @@ class HypergradConfig(_Strict):
     power_iterations: int = Field(20, ge=1, description="power-iteration steps for λmax")
     power_refresh: int = Field(50, ge=1, description="re-estimate λmax every this many hyper-steps")
     damping: float = Field(0.0, ge=0, description="δ in (H + δI): tames the indefinite PT Hessian")
+    neumann_skip_tol: float | None = Field(
+        None, gt=0, lt=1, description="skip the P Hessian-vector products when the bound on their relative effect on v "
+        "(metapt.engine.hypergrad.neumann_skip_bound, with λmax by power iteration every power_refresh hyper-steps) is at most this; "
+        "None: always run them (paper)")
     pt_batches: int = Field(1, ge=1, description="PT batches averaged for the Hessian and the mixed term")
     bn_mode: Literal["train", "eval"] = Field("train", description="BatchNorm mode for the PT graph (paper: train)")
     restore_bn: bool = Field(False, description="restore BN running stats after the hyper-step (undo the side effect)")

@@ -47,6 +47,8 @@ class StepRecord:
     hypergrad_norm: float | None = None
     alpha: float | None = None
     neumann_growth: float | None = None
+    neumann_bound: float | None = None  # with neumann_skip_tol: the bound on the HVPs' relative effect on v
+    hvps_skipped: float | None = None  # 1.0 when that bound let the hyper-step skip them
     meta_summary: dict[str, float] = field(default_factory=dict)
     phi: torch.Tensor | None = None  # the full φ vector, on snapshot steps only
 
@@ -282,7 +284,8 @@ class MetaPretrainer:
         p, hcfg = self.problem, self.cfg.hypergrad
         for _ in range(self.cfg.hyper_head_steps):
             self._online_head_step(StepRecord(step=record.step, epoch=record.epoch, pt_loss=record.pt_loss))
-        if hcfg.alpha_mode == "power" and self.hyper_steps % hcfg.power_refresh == 0:
+        needs_lambda = hcfg.alpha_mode == "power" or (hcfg.inverse == "neumann" and hcfg.neumann_skip_tol is not None)
+        if needs_lambda and self.hyper_steps % hcfg.power_refresh == 0:
             self.lambda_max = None  # re-estimated inside this hyper-step
         ft_batches = [self.prepare(b) for b in self.ft_train_stream.take(hcfg.ft_steps)]
         val_batch = self.prepare(next(self.ft_val_stream))
@@ -304,6 +307,8 @@ class MetaPretrainer:
         self.hyper_steps += 1
         record.val_loss, record.hypergrad_norm = res.val_loss, res.raw_norm
         record.alpha, record.neumann_growth = res.alpha, res.neumann_growth
+        if res.neumann_bound is not None:
+            record.neumann_bound, record.hvps_skipped = res.neumann_bound, float(res.hvps_skipped)
         if not math.isfinite(res.raw_norm):
             raise NonFiniteError(f"non-finite hypergradient norm at PT step {record.step}")
 

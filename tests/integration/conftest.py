@@ -75,4 +75,4 @@ def tiny_build(tmp_path_factory) -> TinyBuild:
     t0 = time.perf_counter()
     run = sh(sys.executable, "-m", "metapt.workflow", "--cores", "2", cwd=dst, env=env, check=False)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    return TinyBuild(dst, env, time.perf_counter() - t0, run_results(dst), lock_outs(dst), summary_cells(dst))
+    return TinyBuild(dst, env, time.perf_counter() - t0, run_results(dst), lock_outs(dst), summary_cells(dst), run.stdout)

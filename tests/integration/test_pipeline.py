@@ -49,6 +49,20 @@ def test_one_command_builds_the_report_and_records_lineage(repo):
     print(f"cold tiny pipeline: {seconds:.0f} s")
 
 
+def test_reproduce_prints_where_the_time_went(tiny_build):
+    """The per-job-kind table at the end of reproduce: every job that ran, by kind, with the critical path."""
+    import re
+
+    out = tiny_build.stdout
+    head = re.search(r"Job times of this run: (\d+) job\(s\), (\d+) job-s in (\d+) s wall on 2 core\(s\) .*critical path (\d+) s; "
+                     r"PT/FT process start-up (\d+) s", out)
+    assert head, out[-3000:]
+    jobs, job_s, wall, critical = (int(head.group(i)) for i in range(1, 5))
+    assert jobs == len(tiny_build.outs) and 0 < critical <= job_s and critical <= wall + 1
+    rows = dict(re.findall(r"^\| (\w+) \| (\d+) \|", out, re.M))
+    assert int(rows["pretrain_ppi_access"]) == 1 and int(rows["finetune_ecg_nopt"]) == 1 and sum(map(int, rows.values())) == jobs
+
+
 def test_noop_rerun_does_nothing(repo):
     d, env, _ = repo
     t0 = time.perf_counter()

@@ -73,6 +73,7 @@ class TinyBuild:
     runs: dict[str, dict]  # run_results() right after the build, before any test changes params
     outs: dict[str, str]  # lock_outs() right after the build
     cells: dict[str, list[float]]  # summary_cells() right after the build
+    stdout: str = ""  # what the one command printed
 
 
 def dvc_changed(repo_dir, env) -> set[str]:

@@ -213,3 +213,64 @@ def test_rms_normalisation_gives_unit_rms_and_keeps_direction():
     expected = paper.grads[0] - paper.grads[0].mean()
     assert abs(float(centred.mean())) < 1e-12 and cosine(centred, expected) > 1 - 1e-9
     assert math.isclose(float(centred.pow(2).mean().sqrt()), 1.0, rel_tol=1e-9)
+
+
+def _dense_hessian_norm(prob) -> float:
+    """‖H‖ (spectral) of the PT Hessian, assembled column by column in float64 (small θ only)."""
+    graph = pt_gradient_graph(prob, [(prob.X, prob.Y)], HypergradConfig())
+    theta = prob.theta()
+    n = sum(t.numel() for t in theta)
+    cols = []
+    for i in range(n):
+        e = torch.zeros(n, dtype=torch.float64)
+        e[i] = 1
+        parts, k = [], 0
+        for t in theta:
+            parts.append(e[k:k + t.numel()].view_as(t))
+            k += t.numel()
+        cols.append(torch.cat([h.reshape(-1) for h in hvp(graph, theta, parts)]))
+    return float(torch.linalg.eigvalsh(torch.stack(cols, 1)).abs().max())
+
+
+@pytest.mark.parametrize("terms", [1, 3])
+def test_neumann_skip_bound_bounds_what_the_hvps_change(terms):
+    """‖v − α(P+1)g‖ / ‖α(P+1)g‖ ≤ neumann_skip_bound(α, ‖H‖, P) for α from tiny to 1/‖H‖, with ‖H‖ exact."""
+    from metapt.engine.hypergrad import neumann_inverse, neumann_skip_bound
+
+    prob, opt, _, _ = at_optimum(1)
+    h_norm = _dense_hessian_norm(prob)
+    graph = pt_gradient_graph(prob, [(prob.X, prob.Y)], HypergradConfig())
+    torch.manual_seed(0)
+    g = [torch.randn_like(t) for t in prob.theta()]
+    for scale in (1e-6, 1e-4, 1e-2, 0.3, 1.0):
+        alpha = scale / h_norm
+        v, _ = neumann_inverse(graph, prob.theta(), g, alpha, terms, 0.0)
+        v_hat = [alpha * (terms + 1) * t for t in g]
+        change = math.sqrt(sum(float(((a - b) ** 2).sum()) for a, b in zip(v, v_hat))) / math.sqrt(sum(float((b ** 2).sum()) for b in v_hat))
+        bound = neumann_skip_bound(alpha, h_norm, terms)
+        assert change <= bound * (1 + 1e-12), (scale, change, bound)
+        assert change >= 0.05 * bound or scale < 1e-3  # not vacuous where it matters: within 20× of the truth
+
+
+def test_neumann_skip_drops_the_hvps_only_where_the_bound_allows(monkeypatch):
+    """With neumann_skip_tol: where the bound is within it no HVP runs and the hypergradient agrees with the
+    full one to the bound's order; where it is not, the series runs and the result is the full one, bit for bit."""
+    from metapt.engine import hypergrad as hg
+
+    prob, opt, _, lam = at_optimum(1)
+    calls = []
+    real_hvp = hg.hvp
+    monkeypatch.setattr(hg, "hvp", lambda *a, **k: calls.append(1) or real_hvp(*a, **k))
+    for alpha, skipped in ((1e-5 / lam, True), (0.5 / lam, False)):
+        full_cfg = HypergradConfig(neumann_terms=1, alpha_mode="fixed", alpha=alpha)
+        calls.clear()
+        full = engine_hypergradient(prob, opt, 1, full_cfg, lambda_max=lam)
+        assert len(calls) == 1
+        calls.clear()
+        skip = engine_hypergradient(prob, opt, 1, full_cfg.model_copy(update={"neumann_skip_tol": 1e-3}), lambda_max=lam)
+        bound = hg.neumann_skip_bound(alpha, lam, 1)
+        assert (bound <= 1e-3) == skipped and len(calls) == (0 if skipped else 1)
+        if skipped:
+            assert rel_err(skip, full) <= 10 * bound and cosine(skip, full) >= 1 - bound
+        else:
+            assert torch.equal(skip, full)

@@ -253,3 +253,16 @@ def test_a_checkpoint_that_does_not_fit_names_its_path_and_keeps_the_last_good_o
     with pytest.raises(DiskFullError, match=rf"no space left on the device writing {tmp_path / 'last.pt'}.*the previous last.pt is unchanged"):
         trainer.run()
     assert load_checkpoint(tmp_path / "last.pt")["step"] == 4 and [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_neumann_skip_in_the_loop_estimates_lambda_max_once_per_refresh_and_logs_the_bound():
+    from metapt.engine.hypergrad import neumann_skip_bound
+
+    for tol, skipped in ((0.9, 1.0), (1e-12, 0.0)):
+        records = []
+        hg = HypergradConfig(normalise="rms", neumann_skip_tol=tol, power_refresh=4, power_iterations=5)
+        trainer = make_trainer(hooks=[records.append], hypergrad=hg).run()
+        hyper = [r for r in records if r.hyper]
+        assert hyper and all(r.hvps_skipped == skipped for r in hyper)
+        assert all(r.neumann_bound == pytest.approx(neumann_skip_bound(r.alpha, trainer.lambda_max, 1)) for r in hyper[-(len(hyper) % 4 or 4):])
+        assert "neumann_bound" in hyper[0].scalars() and "neumann_bound" not in [k for r in records if not r.hyper for k in r.scalars()]

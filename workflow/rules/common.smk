@@ -9,7 +9,7 @@ import yaml
 sys.path.insert(0, str(Path(workflow.basedir)))
 from metapt import faults, tracking  # noqa: E402  (light: mlflow is imported only when a run starts)
 from metapt.config import ParamsError, load_params  # noqa: E402
-from metapt.workflow import commit_ran_stages, expanded_stages, params_stale, publish_pending, restore_interrupted_commit, rule_name  # noqa: E402
+from metapt.workflow import JOB_TIMES, commit_ran_stages, expanded_stages, params_stale, publish_pending, restore_interrupted_commit, rule_name  # noqa: E402
 
 # Jobs run `python ...` and `dvc ...` from PATH: make it the interpreter running Snakemake (the venv).
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
