@@ -22,12 +22,13 @@ for spec in STAGES:
             values=json.dumps(spec["params"], sort_keys=True),
         resources: **resources_for(spec["meta"])
         log: f".cache/logs/{spec['name']}.log"
-        # Up to date by content (metapt/cutoff.py): outputs from the DVC cache; else run, and mark it for commit. The job's start
+        # Up to date by content (metapt/cutoff.py): outputs from the DVC cache; else run (a failure ends the job with its status:
+        # `|| exit`, since a list's failure does not stop a shell under `set -e`), and mark it for commit. The job's start
         # and end go to JOB_TIMES for reproduce's time table (not a `benchmark:` file: Snakemake compares those to the inputs' mtimes,
         # so an output rebuilt by `dvc repro` would look stale to it).
         shell:
             "t0=$(date +%s.%N); if python -m metapt.cutoff '{params.stage}' > {log} 2>&1; then :; else"
-            " ({params.cmd}) >> {log} 2>&1 && mkdir -p .cache/ran && echo '{params.stage}' > .cache/ran/{rule}; fi;"
+            " ({params.cmd}) >> {log} 2>&1 || exit $?; mkdir -p .cache/ran && echo '{params.stage}' > .cache/ran/{rule}; fi;"
             " mkdir -p " + JOB_TIMES + " && echo \"$t0 $(date +%s.%N)\" > " + JOB_TIMES + "/{rule}.txt"
 
 
