@@ -76,11 +76,10 @@ def params_stale(cwd: Path | None = None) -> list[str]:
     import yaml
 
     cwd = Path.cwd() if cwd is None else Path(cwd)
-    lock_file = cwd / "dvc.lock"
-    if not lock_file.exists():
+    lock = locked_stages(cwd)
+    if not lock:
         return []
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    lock = yaml.load(lock_file.read_text(), Loader=loader).get("stages", {})
     current = yaml.load((cwd / "params.yaml").read_text(), Loader=loader)
     declared = {s["addressing"] for s in expanded_stages(cwd)}  # the lock may hold stages no longer declared
     stale = []
@@ -93,6 +92,16 @@ def params_stale(cwd: Path | None = None) -> list[str]:
                 stale.append(name)
                 break
     return sorted(stale)
+
+
+def locked_stages(cwd: Path) -> dict[str, dict]:
+    """``dvc.lock``'s stages (empty without a lock), read with the C YAML loader: the file is ~200 kB."""
+    import yaml
+
+    lock_file = cwd / "dvc.lock"
+    if not lock_file.exists():
+        return {}
+    return yaml.load(lock_file.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)).get("stages", {})
 
 
 def _lookup(tree, dotted: str):
@@ -188,8 +197,8 @@ def _reproduce(profile: str | None, cores: int, dry_run: bool, extra: list[str],
             with inside(cwd):
                 tracking.close_killed_pipeline_runs(load_params().active.name)
             (cwd / KILLED_FILE).unlink()
-    if not dry_run and (table := job_time_table(cwd, since=t_start, wall=time.perf_counter() - t0, cores=cores)):
-        print(table, flush=True)
+        if table := job_time_table(cwd, since=t_start, wall=time.perf_counter() - t0, cores=cores):
+            print(table, flush=True)
     if code == 0 and not dry_run:
         report = cwd / "results" / "report"
         print(f"\nDone in {time.perf_counter() - t0:.0f} s. Tables: {report / 'README.md'} and {report / 'tables'}/; "
@@ -241,13 +250,10 @@ def job_time_table(cwd: Path, since: float, wall: float, cores: int) -> str:
                 if m.get("job/startup_s") and m.get("job/wall_s"):
                     startup, body = startup + m["job/startup_s"][-1][1], body + m["job/wall_s"][-1][1]
     total = sum(sum(v) for v in kinds.values())
-    from metapt.lineage import feeders
-
-    lock_shape = {s["addressing"]: {"outs": [{"path": o} for o in s["outs"]]} for s in stages}
-    finish: dict[str, float] = {}
+    needs, finish = upstream(stages), {}
     for s in stages:  # producers first: the longest chain of measured jobs ending at each stage
-        ups = {u for d in s["deps"] for u in feeders(lock_shape, d)} - {s["addressing"]}
-        finish[s["addressing"]] = times.get(rule_name(s["addressing"]), 0.0) + max((finish[u] for u in ups), default=0.0)
+        name = s["addressing"]
+        finish[name] = times.get(rule_name(name), 0.0) + max((finish[u] for u in needs[name]), default=0.0)
     critical = max(finish.values(), default=0.0)
     lines = ["", f"Job times of this run: {len(times)} job(s), {total:.0f} job-s in {wall:.0f} s wall on {cores} core(s) "
              f"(cores {total / max(wall * cores, 1e-9):.0%} busy); critical path {critical:.0f} s"
@@ -378,13 +384,10 @@ def publish_pending(cwd: Path | None = None, parent_run_id: str | None = None) -
     """One MLflow run per committed output not yet published: the jobs that ran, and any a killed run
     finished but never published (``tracking.publish`` skips what is published; MLflow is opened only
     when something is pending). Tagged with the outputs' dvc.lock hashes."""
-    import yaml
-
     from metapt import tracking
 
     cwd = Path.cwd() if cwd is None else Path(cwd)
-    lock_file = cwd / "dvc.lock"
-    lock = yaml.load(lock_file.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)).get("stages", {}) if lock_file.exists() else {}
+    lock = locked_stages(cwd)
     outs = [Path(o["path"]) for entry in lock.values() for o in entry.get("outs", [])]
     with inside(cwd):  # records and outputs are relative to the checkout
         return tracking.publish(outs, parent_run_id or os.environ.get(tracking.PARENT_ENV), lock)
@@ -400,12 +403,17 @@ def inside(cwd: Path):
         os.chdir(here)
 
 
-def upstream_first(stages: list[dict]) -> list[dict]:
-    """The stages in an order where every producer comes before the stages that read its outputs."""
+def upstream(stages: list[dict]) -> dict[str, set[str]]:
+    """Each stage's producers: the stages whose outputs its deps read."""
     from metapt.lineage import feeders
 
     graph = {s["addressing"]: {"outs": [{"path": o} for o in s["outs"]]} for s in stages}  # dvc.lock's shape
-    needs = {s["addressing"]: {up for d in s["deps"] for up in feeders(graph, d)} - {s["addressing"]} for s in stages}
+    return {s["addressing"]: {up for d in s["deps"] for up in feeders(graph, d)} - {s["addressing"]} for s in stages}
+
+
+def upstream_first(stages: list[dict]) -> list[dict]:
+    """The stages in an order where every producer comes before the stages that read its outputs."""
+    needs = upstream(stages)
     done: list[str] = []
     while len(done) < len(stages):
         ready = [name for name, ups in needs.items() if name not in done and ups <= set(done)]
