@@ -34,13 +34,14 @@ from benchmarks.protocol import print_table, sync
 from metapt.config import Profile, load_params
 from metapt.domain import Domain, Method, Run, domain
 from metapt.ecg.augment_learned import WarpAugmentation
-from metapt.ecg.labelled import labelled_indices, metaft_sizes, pairs, stack
+from metapt.ecg.labelled import metaft_sizes
 from metapt.ecg.model import resnet
 from metapt.ecg.problem import SimCLRECG
 from metapt.ecg.settings import ECGConfig
 from metapt.engine import BatchStream, MetaLoopConfig, MetaPretrainer
 from metapt.engine.cotrain import CoTrainer
 from metapt.finetune import _set_dropout, train_step
+from metapt.labelled import labelled_indices, pairs, stack
 
 PAPER: Profile = load_params().profiles["paper"]
 

@@ -114,6 +114,7 @@ class Domain:
     settings: tuple[str, ...] = ()  # named columns in the paper's order (columns with a label budget follow, by N)
     paper: tuple[dict[str, Any], ...] = ()  # the paper's numbers the report sets ours beside
     truth_kinds: dict[str, str] = field(default_factory=dict)  # planted kind → colour (synthetic data)
+    report_section: str | None = None  # "module:function(evaluation, root, folder) -> metapt.records.ReportSection": the domain's own part of the report
 
     def method(self, name: str) -> Method:
         for m in self.methods:

@@ -153,6 +153,11 @@ class StepMetrics:
         self.journal = Path(journal) if journal is not None else None
         self._fh = None
 
+    def scoped(self, name: str) -> "StepMetrics":
+        """The hook for one of several loops in a job (the digits tasks): its rows under ``<prefix><name>/``, its own journal."""
+        journal = self.journal.with_name(f"{self.journal.stem}-{name}{self.journal.suffix}") if self.journal is not None else None
+        return StepMetrics(self.run, f"{self.prefix}{name}/", journal)
+
     def __call__(self, record) -> None:
         row = {self.prefix + k: v for k, v in record.scalars().items()}
         self.run.log_metrics(row, step=record.step)

@@ -9,10 +9,11 @@ import numpy as np
 import torch
 
 from metapt.ecg.domain import setting_of
-from metapt.ecg.labelled import labelled_indices, metaft_sizes, pairs, stack
+from metapt.ecg.labelled import metaft_sizes
 from metapt.ecg.processed import load_processed
 from metapt.ecg.settings import ECGConfig
 from metapt.finetune import finetune
+from metapt.labelled import labelled_indices, pairs, stack
 
 
 def finetune_and_test(encoder: torch.nn.Module, x: np.ndarray, y: np.ndarray, pt_idx: np.ndarray, test_idx: np.ndarray, n_ft: int, cfg: ECGConfig, seed: int, modes: list[str] | None = None, progress: bool = False,

@@ -16,13 +16,14 @@ import torch
 
 from metapt.ecg.augment_learned import WarpAugmentation
 from metapt.ecg.domain import DOMAIN
-from metapt.ecg.labelled import labelled_indices, metaft_sizes, pairs, stack
+from metapt.ecg.labelled import metaft_sizes
 from metapt.ecg.model import resnet
 from metapt.ecg.problem import SimCLRECG
 from metapt.ecg.processed import load_processed
 from metapt.ecg.settings import ECGConfig
 from metapt.engine import BatchStream, MetaPretrainer
 from metapt.jobs import PTResult
+from metapt.labelled import labelled_indices, pairs, stack
 
 Method = Literal[DOMAIN.method_names]
 METHODS: tuple[str, ...] = DOMAIN.method_names

@@ -13,8 +13,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from metapt.ecg.model import ProjectionHead, ResNet1d
-from metapt.ecg.simclr import default_view, nt_xent
+from metapt.ecg.simclr import default_view
 from metapt.engine import BilevelProblem, MetaParameterisation
+from metapt.simclr import nt_xent
 
 
 class SimCLRECG(BilevelProblem):

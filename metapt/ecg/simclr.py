@@ -1,4 +1,4 @@
-"""SimCLR's NT-Xent loss and the default ECG augmentations, vectorised over the batch.
+"""The default ECG augmentations of SimCLR, vectorised over the batch (the loss: ``metapt.simclr``).
 
 Default view (docs/background.md, "ECG SimCLR default view"): per lead, zero a random contiguous segment of up to half the
 signal; then add Gaussian noise with std U(0, 0.1) × that lead's std. Randomness comes from the
@@ -8,17 +8,6 @@ global torch RNG, so the engine's checkpoints capture it.
 from __future__ import annotations
 
 import torch
-from torch.nn import functional as F
-
-
-def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
-    """Normalised-temperature cross-entropy over 2N views; the positive of view i is its pair."""
-    z = F.normalize(torch.cat([z1, z2]), dim=1)
-    sim = z @ z.T / temperature
-    n = len(z1)
-    sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
-    targets = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
-    return F.cross_entropy(sim, targets)
 
 
 def random_zero_crop(x: torch.Tensor, max_frac: float = 0.5) -> torch.Tensor:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Mapping
 
 from metapt.domain import domain as declared_domain
+from metapt.domain import resolve
 from metapt.io import write_json
 from metapt.records import Evaluation
 from metapt.report.cells import Layout, domain_cells, jsonable, pt_cost, verdict, warn
@@ -88,6 +89,9 @@ def build_report(inputs: Mapping[str, PathLike | None], out: PathLike = "results
                        "md": str(md.relative_to(out)), "csv": str(path.relative_to(out))})
     costs = {d: pt_cost(ev, layouts[d]) for d, ev in evals.items()}
     figures = make_figures(evals, layouts, cells, costs, root, out / "figures", warnings)
+    sections = [resolve(lay.decl.report_section)(evals[d], lay, root, out / "figures", warnings) for d, lay in layouts.items() if lay.decl.report_section]
+    cells += [c for s in sections for c in s.cells]  # after the tables: a section lays out its own cells
+    figures += [{"file": f"figures/{Path(p).name}", "caption": caption} for s in sections for p, caption in s.figures]
 
     profiles = sorted({str(e.profile) for e in evals.values()})
     summary = jsonable({
@@ -98,5 +102,5 @@ def build_report(inputs: Mapping[str, PathLike | None], out: PathLike = "results
         "paper_comparison": paper_comparison(cells, layouts), "warnings": warnings,
     })
     write_json(out / "summary.json", summary)
-    (out / "README.md").write_text(readme_text(summary, cells, tables, layouts))
+    (out / "README.md").write_text(readme_text(summary, cells, tables, layouts, sections))
     return summary

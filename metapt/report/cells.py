@@ -68,6 +68,17 @@ def cell_id(domain: str, setting: str, row: str, metric: str, mode: str) -> str:
     return f"{domain}/{setting}/{row}/{metric}/{mode}"
 
 
+@dataclass(frozen=True)
+class Section:
+    """A domain's own part of the report (``Domain.report_section``): markdown for the README, cells for
+    summary.json (seed statistics and runs like every other cell, so ``lineage`` traces them), figures."""
+
+    title: str
+    markdown: str
+    cells: list[dict]
+    figures: list[tuple[Path, str]]
+
+
 # ---- the layout of a domain's tables -----------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -221,6 +232,24 @@ def compare(meta: dict, base: dict | None) -> dict:
     return out
 
 
+def gap_closed(meta: dict, column: list[dict], layout: Layout) -> dict:
+    """The share of the plain → upper-bound gap a meta cell closes: (meta − plain) / (upper − plain), on seed means.
+
+    ``plain`` is the meta method's declared counterpart (``Method.plain``: SimCLR, uniform), ``upper`` the
+    column's upper-bound row (the oracle). None where the column lacks either, or the gap is not positive
+    (then there is nothing to close).
+    """
+    plain = layout.decl.method(layout.method_of(meta["method"])).plain
+    at = {c["method"]: c for c in column}
+    uppers = [c for c in column if layout.upper_bound(c["method"])]
+    if plain not in at or not uppers or not all(isnum(x) for x in (meta["mean"], at[plain]["mean"], uppers[0]["mean"])):
+        return {}
+    base, top = at[plain]["mean"], uppers[0]["mean"]
+    out = {"gap_plain": plain, "gap_upper": uppers[0]["method"], "gap": top - base}
+    out["gap_closed"] = (meta["mean"] - base) / (top - base) if top > base else None
+    return out
+
+
 def domain_cells(evaluation: Evaluation, layout: Layout | None = None) -> list[dict]:
     """All cells of one domain, in table order, with the paired tests of the rows that learn φ attached."""
     layout = layout if layout is not None else Layout.of(evaluation)
@@ -232,6 +261,7 @@ def domain_cells(evaluation: Evaluation, layout: Layout | None = None) -> list[d
         for c in column:
             if layout.learns_phi(c["method"]):
                 c.update(compare(c, best_baseline(column, layout)))
+                c.update(gap_closed(c, column, layout))
     settings = layout.column_order({c["setting"] for c in cells})
     rows = layout.row_order({c["method"] for c in cells})
     return sorted(cells, key=lambda c: (c["metric"], c["mode"], settings.index(c["setting"]), rows.index(c["method"])))

@@ -298,7 +298,7 @@ def domain_figures(evaluation: Evaluation, layout: Layout, cells: list[dict], ro
     if (path := _save(plot_warp_std(warp, d), folder / f"{d}_warp_std.png")):
         methods = ", ".join(dict.fromkeys(r.method for r, _ in warp))
         made.append((path, f"{D}: learned augmentation magnitude (warp std) over PT, one line per {methods} run."))
-    if traj_runs and not made:
+    if traj_runs and not loaded:
         warn(f"figure {d} φ trajectories skipped: its inputs are missing", sink)
 
     # final task weights of one meta method and setting, pooled over seeds
@@ -323,8 +323,10 @@ def domain_figures(evaluation: Evaluation, layout: Layout, cells: list[dict], ro
 
     # the headline metric against the label budget
     for mode in sorted({c["mode"] for c in cells if c["domain"] == d}):
-        if (path := _save(plot_metric_vs_n(cells, layout, mode), folder / f"{d}_auroc_vs_n_{mode}.png")):
-            made.append((path, f"{D}: {layout.headline_metric} against labelled examples N per method (FT mode {mode}), 95% CI error bars."))
+        for metric in layout.decl.metrics:
+            name = f"{d}_auroc_vs_n_{mode}.png" if metric == layout.headline_metric else f"{d}_{metric}_vs_n_{mode}.png"
+            if (path := _save(plot_metric_vs_n(cells, layout, mode, metric), folder / name)):
+                made.append((path, f"{D}: {metric} against labelled examples N per method (FT mode {mode}), 95% CI error bars."))
     return made
 
 

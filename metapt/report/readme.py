@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from metapt.report.cells import Layout, isnum, verdict
+from metapt.report.cells import Layout, Section, isnum, verdict
 from metapt.report.tables import COST_NOTE, TABLE_NOTE, cost_markdown, fmt_p, markdown_table, table_title
 
 
@@ -71,18 +71,18 @@ def comparison_markdown(rows: list[dict]) -> str:
 
 
 def verdict_lines(cells: list[dict], layouts: dict[str, Layout]) -> list[str]:
-    """One sentence per headline cell of a φ-learning row, so a failure to beat the baseline is said outright."""
+    """One sentence per cell of a φ-learning row in every declared metric (headline FT mode), so a failure to beat the baseline is said outright."""
     out = []
     for d, lay in layouts.items():
         mode = lay.headline_mode({c["mode"] for c in cells if c["domain"] == d})
         for c in cells:
-            if c["domain"] == d and lay.learns_phi(c["method"]) and c["metric"] == lay.headline_metric and c["mode"] == mode:
+            if c["domain"] == d and lay.learns_phi(c["method"]) and c["metric"] in lay.decl.metrics and c["mode"] == mode:
                 delta = f"Δ = {_pts(c.get('delta_mean')):+.1f} points" if isnum(c.get("delta_mean")) else "no Δ"
                 out.append(f"- `{c['id']}`: {c['method']} {verdict(c)}; {delta}, {fmt_p(c.get('p_value'))}.")
     return out
 
 
-def readme_text(summary: dict, cells: list[dict], tables: list[dict], layouts: dict[str, Layout]) -> str:
+def readme_text(summary: dict, cells: list[dict], tables: list[dict], layouts: dict[str, Layout], sections: list[Section] = ()) -> str:
     """A short README: provenance, headline tables, the paper comparison, verdicts, PT cost, figures."""
     parts = ["# Report: Meta-Learning to Improve Pre-Training (Raghu et al., NeurIPS 2021)", ""]
     for d, info in summary["domains"].items():
@@ -101,6 +101,9 @@ def readme_text(summary: dict, cells: list[dict], tables: list[dict], layouts: d
     parts += ["## Against the paper", "", "AUROC × 100. Gains are Δ of the meta method over the best baseline in the same column.", "",
               comparison_markdown(summary["paper_comparison"]), "", "## Does meta beat the best baseline?", ""]
     parts += verdict_lines(cells, layouts) or ["- no meta cells were evaluated."]
+    for s in sections:
+        if s.markdown:
+            parts += ["", f"## {s.title}", "", s.markdown]
     nan_cells = [c for c in cells if c["n_nan"]]
     if nan_cells:
         parts += ["", "## NaN values", "", "These cells had seeds with a NaN value (shown as null in summary.json, left out of the statistics):", ""]

@@ -45,7 +45,8 @@ def format_delta(cell: dict) -> str:
     if not isnum(cell.get("delta_mean")):
         return f"vs {cell['best_baseline']}: no shared seeds"
     ci = f" [{fmt(cell['delta_ci_low'], sign=True)}, {fmt(cell['delta_ci_high'], sign=True)}]" if isnum(cell["delta_ci_low"]) else ""
-    return f"{fmt(cell['delta_mean'], sign=True)}{ci} vs {cell['best_baseline']}, {fmt_p(cell['p_value'])}, n={cell['n_paired']}"
+    gap = f"; {cell['gap_closed']:+.0%} of the {cell['gap_plain']} → {cell['gap_upper']} gap" if isnum(cell.get("gap_closed")) else ""
+    return f"{fmt(cell['delta_mean'], sign=True)}{ci} vs {cell['best_baseline']}, {fmt_p(cell['p_value'])}, n={cell['n_paired']}{gap}"
 
 
 def markdown_table(cells: list[dict], layout: Layout, metric: str, mode: str) -> str:

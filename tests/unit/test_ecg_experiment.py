@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 
 from metapt.ecg.finetune import finetune_and_test
-from metapt.ecg.labelled import labelled_indices, metaft_sizes
+from metapt.ecg.labelled import metaft_sizes
 from metapt.ecg.pretrain import pretrain
 from metapt.ecg.settings import ECGConfig
 from metapt.ecg.synth import generate, preset
+from metapt.labelled import labelled_indices
 
 TINY = {
     "model": {"widths": [8, 16], "strides": [1, 2], "blocks": 1, "kernel": 7, "stem_stride": 4},
@@ -24,7 +25,7 @@ def test_metaft_sizes_follow_the_paper():
         metaft_sizes(1)
     pool = np.arange(50)
     assert set(labelled_indices(pool, 10, 0)) <= set(labelled_indices(pool, 25, 0))  # nested across N
-    with pytest.raises(ValueError, match="only 50 records"):
+    with pytest.raises(ValueError, match="only 50 in the PT pool"):
         labelled_indices(pool, 60, 0)
 
 

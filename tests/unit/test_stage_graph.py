@@ -112,12 +112,15 @@ def test_edits_rerun_only_the_stages_whose_code_they_are(stages):
     def reached(path):
         return {name for name, files in sets.items() if path in files}
 
-    assert reached("metapt/download.py") == {"acquire_ppi", "acquire_ecg"}
+    assert reached("metapt/download.py") == {"acquire_ppi", "acquire_ecg", "acquire_digits"}
     assert not {s for s in reached("metapt/ecg/augment_learned.py") if s.endswith("_ppi")}
     assert reached("metapt/ecg/augment_learned.py") == {"pretrain_ecg"}
-    assert reached("metapt/engine/hypergrad.py") == {"pretrain_ppi", "pretrain_ecg"}
-    assert not {s for f in Path(ROOT / "metapt/ecg").glob("*.py") for s in reached(f"metapt/ecg/{f.name}") if s.endswith("_ppi")}
-    assert not {s for f in Path(ROOT / "metapt/ppi").glob("*.py") for s in reached(f"metapt/ppi/{f.name}") if s.endswith("_ecg")}
+    assert reached("metapt/engine/hypergrad.py") == {"pretrain_ppi", "pretrain_ecg", "pretrain_digits"}
+    assert reached("metapt/digits/augment.py") == {"pretrain_digits"}  # not FT: FT never builds the policy
+    assert reached("metapt/simclr.py") == {"pretrain_ecg", "pretrain_digits"}  # the shared NT-Xent
+    for name in ("ppi", "ecg", "digits"):  # a domain's own files reach no other domain's stages
+        others = {s for f in Path(ROOT / "metapt" / name).glob("*.py") for s in reached(f"metapt/{name}/{f.name}") if s != "report" and not s.endswith(f"_{name}")}
+        assert not others, (name, others)
 
 
 def test_generated_graph_expands_to_the_stage_names_the_tools_use():

@@ -1,0 +1,1 @@
+../../../../../metapt/digits/__init__.py

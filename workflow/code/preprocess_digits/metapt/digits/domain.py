@@ -1,0 +1,1 @@
+../../../../../metapt/digits/domain.py

@@ -1,0 +1,1 @@
+../../../../../metapt/engine/__init__.py

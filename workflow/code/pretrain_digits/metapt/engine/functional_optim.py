@@ -1,0 +1,1 @@
+../../../../../metapt/engine/functional_optim.py

@@ -1,0 +1,1 @@
+../../../../metapt/records.py
