@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 _CHUNK = 1 << 20
 
@@ -42,20 +42,29 @@ def out_of_space(err: BaseException, path: Path, what: str) -> DiskFullError | N
 
 
 @contextmanager
+def naming_full_disk(path: Path, unchanged: Callable[[], str]) -> Iterator[None]:
+    """A write that fails for want of space raises :class:`DiskFullError` naming ``path`` and what is
+    ``unchanged()`` (asked at the failure: whether an old file exists then); other errors pass through."""
+    try:
+        yield
+    except Exception as err:
+        if (full := out_of_space(err, path, unchanged())) is not None:
+            raise full from err
+        raise
+
+
+@contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically, on error it is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        yield tmp
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except Exception as err:
-        if (full := out_of_space(err, path, f"the previous {path.name}" if path.exists() else "nothing")) is not None:
-            raise full from err
-        raise
+        with naming_full_disk(path, lambda: f"the previous {path.name}" if path.exists() else "nothing"):
+            yield tmp
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -87,15 +96,12 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     old = path.with_name(f".{path.name}.old-{os.getpid()}")
     try:
-        yield tmp
-        tmp.chmod(0o755)
-        if path.exists():
-            os.replace(path, old)
-        os.replace(tmp, path)
-    except Exception as err:
-        if (full := out_of_space(err, path, f"the previous complete {path.name}/" if path.exists() else "nothing")) is not None:
-            raise full from err
-        raise
+        with naming_full_disk(path, lambda: f"the previous complete {path.name}/" if path.exists() else "nothing"):
+            yield tmp
+            tmp.chmod(0o755)
+            if path.exists():
+                os.replace(path, old)
+            os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)

@@ -178,17 +178,11 @@ class StepMetrics:
             os.fsync(self._fh.fileno())
         return {"journal_bytes": self._fh.tell()}
 
-    @contextmanager
     def _space(self):
         """A full disk while journaling: the error names the file (the checkpoint, and what it committed, stay)."""
-        from metapt.io import out_of_space
+        from metapt.io import naming_full_disk
 
-        try:
-            yield
-        except OSError as err:
-            if (full := out_of_space(err, self.journal, "the last checkpoint")) is not None:
-                raise full from err
-            raise
+        return naming_full_disk(self.journal, lambda: "the last checkpoint")
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for k in [k for k in self.run.metrics if k.startswith(self.prefix)]:
@@ -325,7 +319,7 @@ def start_pipeline_run(profile: str, targets: str = "all") -> str:
 def close_killed_pipeline_runs(profile: str, client=None) -> int:
     """Mark this checkout's pipeline runs still RUNNING as KILLED (call only while holding the reproduce lock)."""
     client = client or _retry(_client)
-    exp = client.get_experiment_by_name(os.environ.get(EXPERIMENT_ENV, f"metapt-{profile}"))
+    exp = _retry(client.get_experiment_by_name, os.environ.get(EXPERIMENT_ENV, f"metapt-{profile}"))
     if exp is None:
         return 0
     query = f"tags.`metapt.stage` = 'pipeline' and tags.`metapt.checkout` = '{Path.cwd().resolve()}' and attributes.status = 'RUNNING'"

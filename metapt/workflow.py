@@ -59,6 +59,11 @@ def expanded_stages(cwd: Path | None = None) -> list[dict]:
                        params={f"{d.def_path}:{k}": _lookup(params_tree, k) for d in s.deps if isinstance(d, ParamsDependency) for k in d.params},
                        deps=[d.def_path for d in s.deps if not isinstance(d, ParamsDependency)], outs=[o.def_path for o in s.outs])
                   for s in project.stages.values()]
+    missing = sorted({k.partition(":")[2] for s in stages for k, v in s["params"].items() if v is KeyError})
+    if missing:  # a declared params key the file lacks (DVC would fail on it too, later and less clearly)
+        from metapt.config import ParamsError
+
+        raise ParamsError(f"params.yaml: {', '.join(missing)}: missing; the stage graph (dvc.yaml) reads these keys, so every profile must set them")
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_name(f"{cache.name}.tmp{os.getpid()}")
     tmp.write_text(json.dumps({"key": key, "stages": stages}))

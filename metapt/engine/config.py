@@ -42,6 +42,16 @@ class HypergradConfig(_Strict):
         "paper", description="paper: raw hypergradient; rms: divided by its RMS; centred: mean removed per φ tensor, then rms"
     )
 
+    @property
+    def skips_neumann(self) -> bool:
+        """The Neumann HVPs may be skipped (``neumann_skip_tol`` set): each hyper-step bounds their effect."""
+        return self.inverse == "neumann" and self.neumann_skip_tol is not None
+
+    @property
+    def needs_lambda_max(self) -> bool:
+        """A hyper-step needs ‖H‖ (power iteration): for α = scale/λmax, or for the skip bound."""
+        return self.alpha_mode == "power" or self.skips_neumann
+
 
 class MetaLoopConfig(_Strict):
     """Algorithm 1: PT with online FT head and periodic hyper-steps."""

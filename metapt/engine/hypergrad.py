@@ -282,16 +282,16 @@ def hypergradient(
     g, psi, state, val_loss = unrolled_val_grad(problem, head_opt, head_state, ft_train_batches, val_batch, cfg, catch_up_steps)
     graph = pt_graph if pt_graph is not None else pt_gradient_graph(problem, pt_batches, cfg)
     theta, phi = problem.theta(), problem.phi()
-    skipping = cfg.inverse == "neumann" and cfg.neumann_skip_tol is not None
-    if (cfg.alpha_mode == "power" or skipping) and lambda_max is None:
+    if cfg.needs_lambda_max and lambda_max is None:
         lambda_max = power_iteration(graph, theta, cfg.power_iterations)
     alpha = choose_alpha(cfg, pt_lr, lambda_max)
     growth, bound = 1.0, None
-    if skipping:
+    if cfg.skips_neumann:
         bound = neumann_skip_bound(alpha, lambda_max + cfg.damping, cfg.neumann_terms)
+    skipped = bound is not None and bound <= cfg.neumann_skip_tol
     if cfg.inverse == "exact":
         v = exact_inverse(graph, theta, g, cfg.damping)
-    elif bound is not None and bound <= cfg.neumann_skip_tol:
+    elif skipped:
         v = [alpha * (cfg.neumann_terms + 1) * t for t in g]
     else:
         v, growth = neumann_inverse(graph, theta, g, alpha, cfg.neumann_terms, cfg.damping)
@@ -309,5 +309,4 @@ def hypergradient(
     if cfg.normalise in ("rms", "centred") and norm > 0:
         rms = norm / math.sqrt(sum(h.numel() for h in hyper))
         hyper = [h / rms for h in hyper]
-    skipped = bound is not None and bound <= cfg.neumann_skip_tol
     return HypergradResult(hyper, raw_norm, psi, state, val_loss, float(graph.loss.detach()), alpha, growth, lambda_max, bound, skipped)

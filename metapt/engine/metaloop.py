@@ -284,8 +284,7 @@ class MetaPretrainer:
         p, hcfg = self.problem, self.cfg.hypergrad
         for _ in range(self.cfg.hyper_head_steps):
             self._online_head_step(StepRecord(step=record.step, epoch=record.epoch, pt_loss=record.pt_loss))
-        needs_lambda = hcfg.alpha_mode == "power" or (hcfg.inverse == "neumann" and hcfg.neumann_skip_tol is not None)
-        if needs_lambda and self.hyper_steps % hcfg.power_refresh == 0:
+        if hcfg.needs_lambda_max and self.hyper_steps % hcfg.power_refresh == 0:
             self.lambda_max = None  # re-estimated inside this hyper-step
         ft_batches = [self.prepare(b) for b in self.ft_train_stream.take(hcfg.ft_steps)]
         val_batch = self.prepare(next(self.ft_val_stream))

@@ -17,6 +17,7 @@ import time
 
 import pytest
 
+from metapt.domain import names
 from tests.integration.tiny import dvc_changed, dvc_would_run, sh, snakemake_would_run
 
 pytestmark = pytest.mark.timeout(900)
@@ -38,9 +39,13 @@ def test_one_command_builds_the_report_and_records_lineage(repo):
     summary = json.loads((d / "results/report/summary.json").read_text())
     ids = {c["id"] for c in summary["cells"]}
     figures = {f["file"] for f in summary["figures"]}  # drawn from what the real PT jobs wrote
-    assert {"figures/ppi_weight_trajectories.png", "figures/ecg_warp_std.png", "figures/ecg_auroc_vs_n_linear.png"} <= figures
+    assert {"figures/ppi_weight_trajectories.png", "figures/ecg_warp_std.png", "figures/ecg_auroc_vs_n_linear.png",
+            "figures/digits_policy_magnitudes.png", "figures/digits_orientation_test_macro_auroc_vs_n_linear.png"} <= figures
     assert not summary["warnings"], summary["warnings"]
-    assert {"ppi/full/meta/test_hard_auroc/full", "ecg/N=10/meta_simclr/test_macro_auroc/linear", "ecg/N=20/meta_simclr@10/test_macro_auroc/linear"} <= ids
+    assert {"ppi/full/meta/test_hard_auroc/full", "ecg/N=10/meta_simclr/test_macro_auroc/linear", "ecg/N=20/meta_simclr@10/test_macro_auroc/linear",
+            "digits/N=20/meta_simclr/orientation_test_macro_auroc/linear", "digits/orientation_N=20/meta_simclr/rotation_log_change/pt"} <= ids
+    readme = (d / "results/report/README.md").read_text()
+    assert "## Planted invariances (digits)" in readme and "`digits/N=20/meta_simclr/orientation_test_macro_auroc/linear`" in readme
     lock = (d / "dvc.lock").read_text()
     for stage in ("acquire_ppi", "preprocess_ecg", "pretrain_ppi_access@meta-0", "finetune_ecg_meta@10-0", "report"):
         assert f"  {stage}:" in lock
@@ -105,7 +110,7 @@ def test_changed_ft_param_reruns_exactly_its_dependants(repo):
     d, env, _ = repo
     params = d / "params.yaml"
     text = params.read_text()
-    params.write_text(text.replace("full: {mode: full, lr: 0.001, epochs: 3", "full: {mode: full, lr: 0.002, epochs: 3", 1))
+    params.write_text(text.replace("full: {mode: full, lr: 0.001, epochs: 3, dropout", "full: {mode: full, lr: 0.002, epochs: 3, dropout", 1))
     lock = (d / "dvc.lock").read_text()
     ft_ppi = {s for s in re.findall(r"^  (finetune_ppi\S*):", lock, re.M)}
     assert len(ft_ppi) == 4  # no_pt, uniform, meta (full), meta (heldout)
@@ -172,8 +177,9 @@ def test_a_rerun_that_writes_the_same_bytes_stops_there(repo):
             out = sh(sys.executable, "-m", "metapt.workflow", "--cores", "2", cwd=d, env=env)
             logs = {p for p in (d / ".cache/logs").iterdir() if p.stat().st_mtime != before.get(p.name)}
             computed = {p.stem for p in logs if "up to date by content" not in p.read_text()}
-            assert computed == {rule("acquire_ppi"), rule("acquire_ecg")}, out.stdout[-2000:]
-            assert len(logs) > 10 and "dvc commit of 2 stage(s) that ran" in out.stderr
+            acquire = {f"acquire_{name}" for name in names()}  # every domain's acquire stage imports the download code
+            assert computed == {rule(s) for s in acquire}, out.stdout[-2000:]
+            assert len(logs) > 10 and f"dvc commit of {len(acquire)} stage(s) that ran" in out.stderr
             assert dvc_changed(d, env) == set() and snakemake_would_run(d, env) == set()
             assert (d / "results/report/summary.json").read_bytes() == summary
     finally:
@@ -184,7 +190,7 @@ def test_outputs_rebuilt_by_dvc_repro_satisfy_snakemake(repo):
     """Either tool may build; the other then has nothing to do (params travel through dvc.lock)."""
     d, env, _ = repo
     params = d / "params.yaml"
-    params.write_text(params.read_text().replace("linear: {mode: linear, lr: 0.01, epochs: 5", "linear: {mode: linear, lr: 0.02, epochs: 5", 1))
+    params.write_text(params.read_text().replace("linear: {mode: linear, lr: 0.01, epochs: 5, batch_size: 16}", "linear: {mode: linear, lr: 0.02, epochs: 5, batch_size: 16}", 1))
     ft_ecg = set(re.findall(r"^  (finetune_ecg\S*):", (d / "dvc.lock").read_text(), re.M))
     assert dvc_changed(d, env) == ft_ecg
     assert snakemake_would_run(d, env) == {rule(s) for s in ft_ecg | {"evaluate_ecg", "report"}}
@@ -201,6 +207,10 @@ def test_lineage_of_a_headline_cell_reaches_the_raw_data(repo):
     assert re.search(r"out: data/ppi/raw  md5 [0-9a-f]{32}", out)
     assert re.search(r"mlflow run: [0-9a-f]{32}  commit: [0-9a-f]{40}", out)
     assert "param active.ppi.finetune" in out
+    # a cell of a domain's own report section (the digits planted-truth check) traces back the same way
+    out = sh(sys.executable, "stages/lineage.py", "digits/orientation_N=20/meta_simclr/rotation_log_change/pt", cwd=d, env=env).stdout
+    for stage in ("report", "evaluate_digits", "pretrain_digits_meta@20-0", "preprocess_digits", "acquire_digits"):
+        assert stage in out, out
 
 
 def test_snakemake_html_report_holds_the_figures(repo):

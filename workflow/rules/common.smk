@@ -36,7 +36,11 @@ def load_stages():
     the edit (newer than the outputs) reruns it through mtime; Snakemake's own params trigger is off
     (profiles/default), since its metadata goes stale when `dvc repro` rebuilt an output.
     """
-    raw = expanded_stages()
+    try:
+        raw = expanded_stages()
+    except ParamsError as err:  # a key the graph reads is missing from params.yaml
+        sys.stderr.write(f"error: {err}\n")
+        sys.exit(1)
     stale = set(params_stale())
     out_paths = [o for s in raw for o in s["outs"]]
     return [dict(s, name=rule_name(s["addressing"]),
