@@ -117,6 +117,25 @@ def finetune(
     return FTResult(best, val_curve, test_at_best, per_task_at_best, best_state)
 
 
+def finetune_modes(encoder: nn.Module, n_out: int, train: Sequence, val: Sequence, test: Sequence, modes: dict[str, FTConfig], ft_seeds: Sequence[int],
+                   collate: Callable[[list], Any], device: torch.device, states: dict[str, Any] | None = None, progress: bool = False) -> dict[str, Any]:
+    """Final FT of (images, labels) batches in every mode and FT seed: {mode: {test_macro_auroc (mean over FT seeds), runs}}.
+
+    ``states``, if given, receives each FT run's best-validation weights under ``"<mode>/ft_seed<s>"``.
+    """
+    out: dict[str, Any] = {}
+    for mode, cfg in modes.items():
+        runs = []
+        for s in ft_seeds:
+            res = finetune(encoder, n_out, train, val, {"test": test}, collate, lambda b: b[1], cfg, seed=s, progress=progress,
+                           inputs=lambda b: b[0], prepare=lambda b: tuple(t.to(device) for t in b))
+            if states is not None:
+                states[f"{mode}/ft_seed{s}"] = res.best_state
+            runs.append(res.to_dict())
+        out[mode] = {"test_macro_auroc": float(np.mean([r["test_auroc"]["test"] for r in runs])), "runs": runs}
+    return out
+
+
 def _evaluate_tests(encoder, head, tests, collate, select, prepare, inputs):
     scores, per_task = {}, {}
     for name, data in tests.items():

@@ -69,6 +69,16 @@ def pretrain_log(run) -> dict[str, Any]:
     return {} if run.pretrain_dir is None else read_json(run.pretrain_dir / "pretrain.json")
 
 
+def pt_summary(run, setting: str | None):
+    """What the report needs of a PT run (``metapt.records.PTSummary``), from the files its PT job wrote."""
+    from metapt.records import PTSummary
+
+    pt = pretrain_log(run)
+    weights, phi = run.pretrain_dir / "weights.npy", run.pretrain_dir / "phi.npz"
+    return PTSummary(str(run.pretrain_dir), run.method, setting, run.seed, run.labels, pt.get("pt_steps"), pt.get("hyper_steps"),
+                     str(weights) if weights.exists() else None, str(phi) if phi.exists() else None, pt.get("weights_vs_truth"))
+
+
 @dataclass
 class PTResult:
     """What a domain's pretrain body hands the generic stage (``metapt.pipeline.pretrain``) to write.

@@ -6,7 +6,7 @@ from __future__ import annotations
 from metapt import jobs
 from metapt.digits.domain import DOMAIN, metric_of, setting_of
 from metapt.io import read_json
-from metapt.records import EvalRow, Evaluation, PTSummary
+from metapt.records import EvalRow, Evaluation
 
 
 def evaluation(profile) -> Evaluation:
@@ -21,8 +21,5 @@ def evaluation(profile) -> Evaluation:
                                         len(ev["runs"]), run.pretrain_dir and str(run.pretrain_dir), str(run.finetune_dir), n))
         if run.pretrain_dir is None:
             continue
-        pt = jobs.pretrain_log(run)
-        phi = run.pretrain_dir / "phi.npz"
-        summaries.append(PTSummary(str(run.pretrain_dir), run.method, None if run.labels is None else setting_of(run.labels), run.seed, run.labels,
-                                   pt.get("pt_steps"), pt.get("hyper_steps"), None, str(phi) if phi.exists() else None, None))
+        summaries.append(jobs.pt_summary(run, None if run.labels is None else setting_of(run.labels)))
     return Evaluation("digits", profile.name, cfg.data.source, None, rows, summaries)

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 
 from metapt.digits.domain import setting_of
 from metapt.digits.processed import TaskData, load_task
 from metapt.digits.settings import DigitsParams
-from metapt.finetune import finetune
+from metapt.finetune import finetune_modes
 from metapt.labelled import labelled_indices, pairs, stack, train_val_sizes
 
 
@@ -21,16 +20,7 @@ def finetune_task(encoder: torch.nn.Module, data: TaskData, n: int, cfg: DigitsP
     lab = labelled_indices(data.pt, n, seed)
     n_tr, _ = train_val_sizes(n)
     train, val, test = pairs(data.x, data.y, lab[:n_tr]), pairs(data.x, data.y, lab[n_tr:]), pairs(data.x, data.y, data.test)
-    out = {}
-    for mode, ft in cfg.finetune.items():
-        runs = []
-        for s in cfg.ft_seeds:
-            res = finetune(encoder, data.y.shape[1], train, val, {"test": test}, stack, lambda b: b[1], ft, seed=s, progress=progress,
-                           inputs=lambda b: b[0], prepare=lambda b: tuple(t.to(device) for t in b))
-            states[f"{mode}/ft_seed{s}"] = res.best_state
-            runs.append(res.to_dict())
-        out[mode] = {"test_macro_auroc": float(np.mean([r["test_auroc"]["test"] for r in runs])), "runs": runs}
-    return out
+    return finetune_modes(encoder, data.y.shape[1], train, val, test, dict(cfg.finetune), cfg.ft_seeds, stack, device, states, progress)
 
 
 def finetune_run(profile, run, encoder: torch.nn.ModuleDict, *, device: torch.device, progress: bool, log_metrics) -> tuple[dict, dict]:

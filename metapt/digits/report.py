@@ -66,7 +66,7 @@ def planted_section(evaluation: Evaluation, layout: Layout, root: Path, folder: 
                         cell["planted"] = PLANTED[(task, tr)]
                         cell["n_right"] = sum(is_right(PLANTED[(task, tr)], v) for v in cell["values"] if isnum(v))
                     cells.append(cell)
-    md = [markdown_directions(seen, budgets), "", markdown_changes(cells, budgets)]
+    md = [markdown_directions(seen, budgets), "", markdown_changes(cells, budgets), "", markdown_signs(seen, budgets)]
     figures = []
     from metapt.report.figures import _save  # the report's one writer of figures (skips and warns on failure)
 
@@ -115,6 +115,19 @@ def markdown_changes(cells: list[dict], budgets: list[int]) -> str:
                 ci = f" [{c['ci_low']:+.2f}, {c['ci_high']:+.2f}]" if isnum(c["ci_low"]) else ""
                 mark = f" {ARROW[c['planted']]} {c['n_right']}/{c['n']}" if "planted" in c else ""
                 row.append(f"{c['mean']:+.2f}{ci}{mark}")
+            lines.append(f"| {task} | {n} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def markdown_signs(seen: dict, budgets: list[int]) -> str:
+    """What the meta-updates did step by step: the share of snapshot intervals in which each magnitude fell, mean over seeds."""
+    lines = ["Share of snapshot intervals in which each magnitude fell (the sign of the hypergradient's updates over PT; "
+             "0.5 = no consistent direction), mean over seeds.", "",
+             "| task | N | " + " | ".join(TRANSFORMS) + " |", "|---|---|" + "---|" * len(TRANSFORMS)]
+    for task in TASKS:
+        for n in budgets:
+            shares = [[ch[f"{task}/{tr}"]["fell_share"] for (m, _), ch in seen.items() if m == n and f"{task}/{tr}" in ch] for tr in TRANSFORMS]
+            row = [f"{np.nanmean(s):.2f}" if s and np.isfinite(s).any() else "–" for s in shares]
             lines.append(f"| {task} | {n} | " + " | ".join(row) + " |")
     return "\n".join(lines)
 

@@ -12,7 +12,7 @@ from metapt.ecg.domain import setting_of
 from metapt.ecg.labelled import metaft_sizes
 from metapt.ecg.processed import load_processed
 from metapt.ecg.settings import ECGConfig
-from metapt.finetune import finetune
+from metapt.finetune import finetune_modes
 from metapt.labelled import labelled_indices, pairs, stack
 
 
@@ -25,18 +25,8 @@ def finetune_and_test(encoder: torch.nn.Module, x: np.ndarray, y: np.ndarray, pt
     lab = labelled_indices(pt_idx, n_ft, seed)
     n_tr, _ = metaft_sizes(n_ft)
     train, val, test = pairs(x, y, lab[:n_tr]), pairs(x, y, lab[n_tr:]), pairs(x, y, test_idx)
-    out: dict[str, Any] = {}
-    dev = torch.device(device)
-    for mode in modes or list(cfg.finetune):
-        runs = []
-        for s in cfg.ft_seeds:
-            res = finetune(encoder, y.shape[1], train, val, {"test": test}, stack, lambda b: b[1], cfg.finetune[mode], seed=s, progress=progress,
-                           inputs=lambda b: b[0], prepare=lambda b: tuple(t.to(dev) for t in b))
-            if states is not None:
-                states[f"{mode}/ft_seed{s}"] = res.best_state
-            runs.append(res.to_dict())
-        out[mode] = {"test_macro_auroc": float(np.mean([r["test_auroc"]["test"] for r in runs])), "runs": runs}
-    return out
+    chosen = {m: cfg.finetune[m] for m in modes or list(cfg.finetune)}
+    return finetune_modes(encoder, y.shape[1], train, val, test, chosen, cfg.ft_seeds, stack, torch.device(device), states, progress)
 
 
 def finetune_run(profile, run, encoder: torch.nn.Module, *, device: torch.device, progress: bool, log_metrics) -> tuple[dict, dict]:

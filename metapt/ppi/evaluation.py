@@ -7,7 +7,7 @@ from metapt.domain import processed_dir
 from metapt.io import read_json
 from metapt.ppi.domain import DOMAIN
 from metapt.ppi.processed import TRUTH
-from metapt.records import EvalRow, Evaluation, PTSummary
+from metapt.records import EvalRow, Evaluation
 
 METRICS = {"test_hard": "test_hard_auroc", "test_easy": "test_easy_auroc"}
 
@@ -29,8 +29,5 @@ def evaluation(profile) -> Evaluation:
                                             run.pretrain_dir and str(run.pretrain_dir), str(run.finetune_dir)))
         if run.pretrain_dir is None:
             continue
-        pt = jobs.pretrain_log(run)
-        weights, phi = run.pretrain_dir / "weights.npy", run.pretrain_dir / "phi.npz"
-        summaries.append(PTSummary(str(run.pretrain_dir), run.method, run.setting, run.seed, None, pt.get("pt_steps"), pt.get("hyper_steps"),
-                                   str(weights) if weights.exists() else None, str(phi) if phi.exists() else None, pt.get("weights_vs_truth")))
+        summaries.append(jobs.pt_summary(run, run.setting))
     return Evaluation("ppi", profile.name, profile.ppi.data.source, str(truth) if truth.exists() else None, rows, summaries)

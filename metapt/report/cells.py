@@ -232,21 +232,22 @@ def compare(meta: dict, base: dict | None) -> dict:
     return out
 
 
-def gap_closed(meta: dict, column: list[dict], layout: Layout) -> dict:
-    """The share of the plain → upper-bound gap a meta cell closes: (meta − plain) / (upper − plain), on seed means.
-
-    ``plain`` is the meta method's declared counterpart (``Method.plain``: SimCLR, uniform), ``upper`` the
-    column's upper-bound row (the oracle). None where the column lacks either, or the gap is not positive
-    (then there is nothing to close).
+def against_plain(meta: dict, column: list[dict], layout: Layout) -> dict:
+    """The meta cell against its declared plain counterpart (``Method.plain``: SimCLR, uniform), which the
+    best baseline need not be: the paired test of meta − plain (``plain_*``), and the share of the
+    plain → upper-bound gap it closes, (meta − plain) / (upper − plain) on seed means (``gap_closed``;
+    None where the gap is not positive: nothing to close). Empty where the column lacks the plain row.
     """
     plain = layout.decl.method(layout.method_of(meta["method"])).plain
     at = {c["method"]: c for c in column}
-    uppers = [c for c in column if layout.upper_bound(c["method"])]
-    if plain not in at or not uppers or not all(isnum(x) for x in (meta["mean"], at[plain]["mean"], uppers[0]["mean"])):
+    if plain not in at:
         return {}
-    base, top = at[plain]["mean"], uppers[0]["mean"]
-    out = {"gap_plain": plain, "gap_upper": uppers[0]["method"], "gap": top - base}
-    out["gap_closed"] = (meta["mean"] - base) / (top - base) if top > base else None
+    vs = compare(meta, at[plain])
+    out = {"plain": plain, **{f"plain_{k}": vs[k] for k in ("n_paired", "delta_mean", "delta_ci_low", "delta_ci_high", "p_value")}}
+    uppers = [c for c in column if layout.upper_bound(c["method"])]
+    if uppers and all(isnum(x) for x in (meta["mean"], at[plain]["mean"], uppers[0]["mean"])):
+        base, top = at[plain]["mean"], uppers[0]["mean"]
+        out.update(gap_upper=uppers[0]["method"], gap=top - base, gap_closed=(meta["mean"] - base) / (top - base) if top > base else None)
     return out
 
 
@@ -261,7 +262,7 @@ def domain_cells(evaluation: Evaluation, layout: Layout | None = None) -> list[d
         for c in column:
             if layout.learns_phi(c["method"]):
                 c.update(compare(c, best_baseline(column, layout)))
-                c.update(gap_closed(c, column, layout))
+                c.update(against_plain(c, column, layout))
     settings = layout.column_order({c["setting"] for c in cells})
     rows = layout.row_order({c["method"] for c in cells})
     return sorted(cells, key=lambda c: (c["metric"], c["mode"], settings.index(c["setting"]), rows.index(c["method"])))

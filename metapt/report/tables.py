@@ -45,7 +45,11 @@ def format_delta(cell: dict) -> str:
     if not isnum(cell.get("delta_mean")):
         return f"vs {cell['best_baseline']}: no shared seeds"
     ci = f" [{fmt(cell['delta_ci_low'], sign=True)}, {fmt(cell['delta_ci_high'], sign=True)}]" if isnum(cell["delta_ci_low"]) else ""
-    gap = f"; {cell['gap_closed']:+.0%} of the {cell['gap_plain']} → {cell['gap_upper']} gap" if isnum(cell.get("gap_closed")) else ""
+    gap = ""
+    if cell.get("plain") and cell["plain"] != cell["best_baseline"] and isnum(cell.get("plain_delta_mean")):
+        gap += f"; vs {cell['plain']} {fmt(cell['plain_delta_mean'], sign=True)}, {fmt_p(cell['plain_p_value'])}"
+    if isnum(cell.get("gap_closed")):
+        gap += f"; {cell['gap_closed']:+.0%} of the {cell['plain']} → {cell['gap_upper']} gap"
     return f"{fmt(cell['delta_mean'], sign=True)}{ci} vs {cell['best_baseline']}, {fmt_p(cell['p_value'])}, n={cell['n_paired']}{gap}"
 
 

@@ -93,6 +93,18 @@ def test_paired_delta_is_the_mean_of_per_seed_differences_against_the_best_basel
     assert "best_baseline" not in ppi_cells["ppi/full/cotrain/test_hard_auroc/full"]  # only rows that learn φ are tested
 
 
+def test_meta_is_also_tested_against_its_plain_counterpart_and_the_gap_it_closes_is_reported(ppi_cells, ecg_cells):
+    """The best baseline (cotrain) is not meta's plain counterpart (uniform): both comparisons are kept."""
+    meta = ppi_cells["ppi/full/meta/test_hard_auroc/full"]
+    a, u, o = (np.mean(PPI[("full", m)]) for m in ("meta", "uniform", "oracle"))
+    assert meta["plain"] == "uniform" and meta["gap_upper"] == "oracle"
+    assert meta["gap_closed"] == pytest.approx((a - u) / (o - u)) and meta["gap"] == pytest.approx(o - u)
+    assert meta["plain_delta_mean"] == pytest.approx(a - u) and meta["plain_p_value"] == pytest.approx(sps.ttest_rel(PPI[("full", "meta")], PPI[("full", "uniform")]).pvalue)
+    assert "of the uniform → oracle gap" in format_delta(meta) and "vs uniform +" in format_delta(meta)
+    ecg = ecg_cells["ecg/N=100/meta_simclr/test_macro_auroc/linear"]  # no upper bound in the column: no gap, but the plain test
+    assert ecg["plain"] == "simclr" and "gap_closed" not in ecg and ecg["plain_n_paired"] == 3
+
+
 def test_fewer_meta_seeds_are_paired_on_the_common_seeds_only(ppi_cells):
     meta = ppi_cells["ppi/heldout/meta/test_hard_auroc/full"]
     assert meta["best_baseline"] == "uniform" and meta["n_paired"] == 3 and meta["paired_seeds"] == [0, 1, 2]
