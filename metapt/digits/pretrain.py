@@ -35,6 +35,12 @@ def task_seed(seed: int, task: str) -> int:
 def pretrain_task(method: str, task: str, data: TaskData, n_labels: int, cfg: DigitsParams, seed: int, *, hooks: Sequence = (),
                   checkpoint_dir: Path | None = None, device: torch.device | str = "cpu", progress: bool = False) -> MetaPretrainer:
     """SimCLR PT of one task's encoder with the method's policy; returns the finished trainer."""
+    return build_trainer(method, task, data, n_labels, cfg, seed, hooks=hooks, checkpoint_dir=checkpoint_dir, device=device, progress=progress).run()
+
+
+def build_trainer(method: str, task: str, data: TaskData, n_labels: int, cfg: DigitsParams, seed: int, *, hooks: Sequence = (),
+                  checkpoint_dir: Path | None = None, device: torch.device | str = "cpu", progress: bool = False) -> MetaPretrainer:
+    """The trainer of one task's PT, before it runs (the PT job runs it; ``benchmarks/digits_step.py`` times its steps)."""
     torch.manual_seed(task_seed(seed, task))
     learns = DOMAIN.method(method).learns_phi
     pc = cfg.pretrain
@@ -51,9 +57,8 @@ def pretrain_task(method: str, task: str, data: TaskData, n_labels: int, cfg: Di
     ]
     dev = torch.device(device)
     problem.to(dev)
-    trainer = MetaPretrainer(problem, *streams, loop, checkpoint_dir=checkpoint_dir, hooks=hooks, progress=progress,
-                             prepare=lambda b: tuple(t.to(dev) for t in b))
-    return trainer.run()
+    return MetaPretrainer(problem, *streams, loop, checkpoint_dir=checkpoint_dir, hooks=hooks, progress=progress,
+                          prepare=lambda b: tuple(t.to(dev) for t in b))
 
 
 def scoped(hooks: Sequence, task: str) -> list:

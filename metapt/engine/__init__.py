@@ -13,7 +13,7 @@ import importlib
 _EXPORTS = {
     "HypergradConfig": "config", "MetaLoopConfig": "config", "HypergradResult": "hypergrad", "hypergradient": "hypergrad",
     "MetaPretrainer": "metaloop", "JournaledHook": "metaloop", "NonFiniteError": "metaloop", "StepRecord": "metaloop", "ExampleWeights": "metaparams",
-    "MetaParameterisation": "metaparams", "TaskWeights": "metaparams", "BilevelProblem": "problem", "BatchStream": "streams",
+    "MetaParameterisation": "metaparams", "TaskWeights": "metaparams", "SimplexTaskWeights": "metaparams", "ExponentiatedGradient": "metaparams", "BilevelProblem": "problem", "BatchStream": "streams",
 }
 
 
@@ -27,6 +27,7 @@ __all__ = [
     "BatchStream",
     "BilevelProblem",
     "ExampleWeights",
+    "ExponentiatedGradient",
     "HypergradConfig",
     "HypergradResult",
     "JournaledHook",
@@ -34,6 +35,7 @@ __all__ = [
     "MetaParameterisation",
     "MetaPretrainer",
     "NonFiniteError",
+    "SimplexTaskWeights",
     "StepRecord",
     "TaskWeights",
     "hypergradient",

@@ -112,7 +112,7 @@ class MetaPretrainer:
         self.steps_per_epoch = cfg.steps_per_epoch or pt_stream.batches_per_epoch
         self.total_steps = cfg.epochs * self.steps_per_epoch
         self.pt_opt = torch.optim.Adam(problem.theta(), lr=cfg.pt_lr, weight_decay=cfg.pt_weight_decay)
-        self.meta_opt = torch.optim.Adam(problem.meta.param_groups(cfg.meta_lr), eps=cfg.meta_eps)
+        self.meta_opt = problem.meta.make_optimizer(cfg.meta_lr, cfg.meta_eps)
         self.head_opt = FunctionalOptimizer(cfg.ft_head_optimizer, cfg.ft_head_lr)
         self.head_state = self.head_opt.init_state(list(problem.named_head_params().values()))
         self.step = 0

@@ -33,6 +33,10 @@ class MetaParameterisation(nn.Module):
         """Optimiser groups for φ; override to split the meta lr (e.g. an aug net and its global scale)."""
         return [{"params": [p for p in self.parameters() if p.requires_grad], "lr": lr}]
 
+    def make_optimizer(self, lr: float, eps: float) -> torch.optim.Optimizer:
+        """The meta optimiser (Adam, the paper's); a parameterisation with a constraint brings its own (the simplex: EG)."""
+        return torch.optim.Adam(self.param_groups(lr), eps=eps)
+
 
 def _weight_summary(weights: torch.Tensor, logits: torch.Tensor, top_k: int) -> dict[str, float]:
     w = weights.detach().double()
@@ -81,6 +85,63 @@ class TaskWeights(MetaParameterisation):
         return _weight_summary(self.weights(), self.logits, self.top_k)
 
     trajectory_quantity = "weights"  # w = 2·sigmoid(λ), already squashed
+
+    def trajectory_vector(self) -> torch.Tensor:
+        return self.weights().detach().cpu()
+
+
+class ExponentiatedGradient(torch.optim.Optimizer):
+    """Normalised exponentiated gradient on the probability simplex (mirror descent with the entropy).
+
+    p ← p · exp(−lr · g / max|g|), then p ← p / Σp. Dividing by max|g| makes every step move the
+    largest log-ratio by exactly ``lr``, whatever the scale of the hypergradient (the analogue of
+    Adam's scale-freeness); the update is multiplicative, so p stays strictly positive and sums to 1.
+    Stateless: its checkpoint is the parameters themselves.
+    """
+
+    def __init__(self, params, lr: float):
+        super().__init__(params, {"lr": lr})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                scale = p.grad.abs().max()
+                if scale > 0:
+                    p.mul_(torch.exp(-group["lr"] * p.grad / scale))
+                    p.div_(p.sum())
+        return None
+
+
+class SimplexTaskWeights(MetaParameterisation):
+    """Task weights on the scaled simplex, w = T·p with p ≥ 0, Σp = 1, learned by exponentiated gradient.
+
+    The total weight stays T (the uniform baseline's), so meta-learning can only move weight between
+    tasks, not inflate the PT loss; p is the leaf, so the hypergradient is ∂L/∂p and EG on it is exact
+    mirror descent (the softmax parameterisation with Adam is not: its steps are not scale-free and
+    collapse onto a few tasks at large lr, docs/ppi_results.md).
+    """
+
+    def __init__(self, n_tasks: int, top_k: int = 10):
+        super().__init__()
+        self.probs = nn.Parameter(torch.full((n_tasks,), 1.0 / n_tasks))
+        self.top_k = top_k
+
+    def weights(self) -> torch.Tensor:
+        return len(self.probs) * self.probs
+
+    def forward(self, per_task_loss: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return weighted_task_mean(per_task_loss, self.weights(), mask)
+
+    def summary(self) -> dict[str, float]:
+        return _weight_summary(self.weights(), self.weights().detach().log(), self.top_k)  # log w: 0 at uniform
+
+    def make_optimizer(self, lr: float, eps: float) -> torch.optim.Optimizer:
+        return ExponentiatedGradient(self.param_groups(lr)[0]["params"], lr)
+
+    trajectory_quantity = "weights"
 
     def trajectory_vector(self) -> torch.Tensor:
         return self.weights().detach().cpu()

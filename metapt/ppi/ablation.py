@@ -44,6 +44,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "centred normalisation": {H + "normalise": "centred"},
     "reuse the PT step's graph": {L + "reuse_pt_graph": True},
     "fast: reuse PT graph, online head at hyper-steps": {L + "reuse_pt_graph": True, L + "online_head": "at_hyper_steps"},
+    "simplex weights, exponentiated gradient (η = meta lr)": {"pretrain.weights": "simplex"},
 }
 REFERENCES = ("uniform", "oracle")
 

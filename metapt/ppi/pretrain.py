@@ -14,7 +14,7 @@ from typing import Any, Literal, Sequence
 import numpy as np
 import torch
 
-from metapt.engine import BatchStream, MetaPretrainer, StepRecord, TaskWeights
+from metapt.engine import BatchStream, MetaPretrainer, SimplexTaskWeights, StepRecord, TaskWeights
 from metapt.engine.agnostic import TaskSplit
 from metapt.engine.cotrain import CoTrainer
 from metapt.engine.metaparams import FixedTaskWeights, SampledTasks
@@ -101,7 +101,7 @@ def pretrain(
     if method == "agnostic":
         task_split = TaskSplit.random(n_pt, cfg.pretrain.agnostic_held_out_frac, seed)
         pt_columns, meta_columns, meta_target = task_split.kept.numpy(), task_split.held_out.numpy(), "pretrain"
-    meta = _meta_for(method, len(pt_columns), truth, learned_weights, pt_columns)
+    meta = _meta_for(method, len(pt_columns), truth, learned_weights, pt_columns, cfg.pretrain.weights)
     problem = MultitaskPPI(encoder, torch.as_tensor(pt_columns), torch.as_tensor(meta_columns), meta_target, meta).to(device)
 
     loop = cfg.pretrain.loop
@@ -143,9 +143,9 @@ def pretrain(
     return PTOutcome(problem.encoder, weights, log, trainer)
 
 
-def _meta_for(method: str, n_tasks: int, truth: dict | None, learned: np.ndarray | None, columns: np.ndarray):
+def _meta_for(method: str, n_tasks: int, truth: dict | None, learned: np.ndarray | None, columns: np.ndarray, learned_kind: str = "sigmoid"):
     if DOMAIN.method(method).learns_phi:
-        return TaskWeights(n_tasks)
+        return SimplexTaskWeights(n_tasks) if learned_kind == "simplex" else TaskWeights(n_tasks)
     if method == "oracle":
         if truth is None:
             raise ValueError("method 'oracle' needs the planted ground truth (synthetic data only)")

@@ -26,6 +26,9 @@ class PPIPretrainConfig(Strict):
     meta_batch_size: int = Field(32, ge=1, description="MetaFT-train and MetaFT-val batch size")
     loop: MetaLoopConfig = MetaLoopConfig()
     agnostic_held_out_frac: float = Field(0.1, gt=0, lt=1, description="PT tasks held out as the agnostic meta-objective")
+    weights: Literal["sigmoid", "simplex"] = Field(
+        "sigmoid", description="learned task weights: sigmoid = 2·sigmoid(λ) per task with the loop's Adam (the paper's); "
+        "simplex = T·p on the probability simplex with exponentiated gradient at loop.meta_lr (metapt.engine.SimplexTaskWeights)")
 
 
 class PPIConfig(Strict):

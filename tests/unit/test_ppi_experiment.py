@@ -48,6 +48,16 @@ def test_all_methods_run_and_write_json(tmp_path):
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_simplex_weights_keep_the_total_and_learn(tmp_path):
+    """pretrain.weights: simplex (issue 13's estimator): meta-PT learns T·p with exponentiated gradient."""
+    tree = {**TINY, "pretrain": {**TINY["pretrain"], "weights": "simplex", "loop": {**TINY["pretrain"]["loop"], "meta_lr": 0.1}}}
+    results = run_trial("discriminating", ["meta"], [0], PPIConfig.model_validate(tree), tmp_path, {"n_graphs": 240, "n_pt_tasks": 12}, modes=["linear"], progress=False)
+    w = PhiTrajectory.read(tmp_path / "meta_seed0_phi.npz").values
+    assert results[0]["pt"]["hyper_steps"] > 0
+    np.testing.assert_allclose(w.sum(axis=1), 12, rtol=1e-5)  # every snapshot on the scaled simplex
+    assert (w > 0).all() and not np.allclose(w[-1], 1)
+
+
 def test_heldout_access_evaluates_ten_tasks(tmp_path):
     cfg = PPIConfig.model_validate(TINY)
     results = run_trial("discriminating", ["meta"], [0], cfg, tmp_path, {"n_graphs": 240, "n_pt_tasks": 12}, access="heldout", fold=2, modes=["linear"], progress=False)
