@@ -236,7 +236,8 @@ def against_plain(meta: dict, column: list[dict], layout: Layout) -> dict:
     """The meta cell against its declared plain counterpart (``Method.plain``: SimCLR, uniform), which the
     best baseline need not be: the paired test of meta − plain (``plain_*``), and the share of the
     plain → upper-bound gap it closes, (meta − plain) / (upper − plain) on seed means (``gap_closed``;
-    None where the gap is not positive: nothing to close). Empty where the column lacks the plain row.
+    None unless the gap is real: the paired 95% CI of upper − plain above 0, else a share of noise would
+    read as hundreds of percent). Empty where the column lacks the plain row.
     """
     plain = layout.decl.method(layout.method_of(meta["method"])).plain
     at = {c["method"]: c for c in column}
@@ -247,7 +248,10 @@ def against_plain(meta: dict, column: list[dict], layout: Layout) -> dict:
     uppers = [c for c in column if layout.upper_bound(c["method"])]
     if uppers and all(isnum(x) for x in (meta["mean"], at[plain]["mean"], uppers[0]["mean"])):
         base, top = at[plain]["mean"], uppers[0]["mean"]
-        out.update(gap_upper=uppers[0]["method"], gap=top - base, gap_closed=(meta["mean"] - base) / (top - base) if top > base else None)
+        gap = compare(uppers[0], at[plain])  # is there a gap at all? upper − plain, paired over seeds
+        real = isnum(gap["delta_ci_low"]) and gap["delta_ci_low"] > 0
+        out.update(gap_upper=uppers[0]["method"], gap=top - base, gap_ci_low=gap["delta_ci_low"], gap_ci_high=gap["delta_ci_high"],
+                   gap_closed=(meta["mean"] - base) / (top - base) if real else None)
     return out
 
 

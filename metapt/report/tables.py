@@ -50,6 +50,8 @@ def format_delta(cell: dict) -> str:
         gap += f"; vs {cell['plain']} {fmt(cell['plain_delta_mean'], sign=True)}, {fmt_p(cell['plain_p_value'])}"
     if isnum(cell.get("gap_closed")):
         gap += f"; {cell['gap_closed']:+.0%} of the {cell['plain']} → {cell['gap_upper']} gap"
+    elif cell.get("gap_upper"):
+        gap += f"; no {cell['plain']} → {cell['gap_upper']} gap to close (its 95% CI includes 0)"
     return f"{fmt(cell['delta_mean'], sign=True)}{ci} vs {cell['best_baseline']}, {fmt_p(cell['p_value'])}, n={cell['n_paired']}{gap}"
 
 

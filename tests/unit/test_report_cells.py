@@ -105,6 +105,14 @@ def test_meta_is_also_tested_against_its_plain_counterpart_and_the_gap_it_closes
     assert ecg["plain"] == "simclr" and "gap_closed" not in ecg and ecg["plain_n_paired"] == 3
 
 
+def test_no_gap_share_is_reported_when_the_upper_bound_does_not_beat_the_plain_method():
+    """An oracle within noise of uniform leaves no gap: a share of it would read as hundreds of percent."""
+    table = {("full", "uniform"): [0.70, 0.72, 0.71], ("full", "oracle"): [0.71, 0.70, 0.72], ("full", "meta"): [0.74, 0.73, 0.75]}
+    meta = _cells(evaluation("ppi", eval_rows("ppi", table, "test_hard_auroc", "full")))["ppi/full/meta/test_hard_auroc/full"]
+    assert meta["gap_upper"] == "oracle" and meta["gap_closed"] is None and meta["gap_ci_low"] < 0 < meta["gap_ci_high"]
+    assert "no uniform → oracle gap to close" in format_delta(meta)
+
+
 def test_fewer_meta_seeds_are_paired_on_the_common_seeds_only(ppi_cells):
     meta = ppi_cells["ppi/heldout/meta/test_hard_auroc/full"]
     assert meta["best_baseline"] == "uniform" and meta["n_paired"] == 3 and meta["paired_seeds"] == [0, 1, 2]
