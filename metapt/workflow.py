@@ -189,6 +189,8 @@ def _reproduce(profile: str | None, cores: int, dry_run: bool, extra: list[str],
         got = pull(cwd)
         print(f"dvc pull: {len(got['fresh'])} stage(s) up to date, {len(got['stale'])} stale: {got['stale']}", flush=True)
     restore_interrupted_commit(cwd)
+    if not dry_run:
+        drop_removed_stages(cwd)  # a shrunk grid: before Snakemake schedules, so the evaluate stages see the results folders as a cold run would
     if stale := stale_snakemake_lock(cwd):
         print(f"metapt: removed the lock that a killed Snakemake left ({stale} file(s) in .snakemake/locks)", flush=True)
     code = subprocess.run(snakemake_cmd(cores, dry_run, extra), cwd=cwd).returncode
@@ -371,6 +373,42 @@ def commit_ran_stages(cwd: Path | None = None) -> list[str]:
     for m in markers:
         m.unlink()
     return stages
+
+
+def drop_removed_stages(cwd: Path) -> list[str]:
+    """Forget the stages the graph no longer has (a grid axis in params.yaml shrank): their ``dvc.lock``
+    entries and their outputs. ``reproduce`` calls it before Snakemake schedules anything (not on a dry
+    run; ``snakemake`` run directly does not).
+
+    DVC keeps both, so the lock would record results no stage produces, and the folders that gather a
+    domain's runs (the evaluate stage's deps) would hash differently from a cold run's. The outputs stay
+    in the DVC cache. The lock is edited with DVC's own round-trip YAML writer (the other entries keep
+    their bytes), under the same backup as a commit.
+    """
+    locked = locked_stages(cwd)
+    graph = expanded_stages(cwd)
+    gone = sorted(set(locked) - {s["addressing"] for s in graph})
+    if not gone:
+        return []
+    from dvc.utils.serialize import modify_yaml
+
+    from metapt.io import atomic_path
+
+    produced = {o for s in graph for o in s["outs"]}
+    with atomic_path(cwd / LOCK_BACKUP) as tmp:
+        shutil.copy2(cwd / "dvc.lock", tmp)
+    for name in gone:
+        for out in locked[name].get("outs", []):
+            path = cwd / out["path"]
+            if out["path"] not in produced and path.exists():
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+    with modify_yaml(cwd / "dvc.lock") as data:
+        for name in gone:
+            del data["stages"][name]
+    (cwd / LOCK_BACKUP).unlink(missing_ok=True)
+    print(f"metapt: dvc.lock: dropped {len(gone)} stage(s) no longer in the graph, and their outputs ({', '.join(gone[:4])}{', …' if len(gone) > 4 else ''})",
+          file=sys.stderr, flush=True)
+    return gone
 
 
 def restore_interrupted_commit(cwd: Path) -> bool:
