@@ -34,6 +34,15 @@ def cluster_jobs(repo: Path) -> int:
     tiny = load_params(repo / "params.yaml").profiles["tiny"]
     return 1 + sum(2 + sum(1 + (r.pretrain_dir is not None) for r in d.runs(tiny)) for d in domains())
 
+
+def ft_jobs(repo: Path) -> int:
+    """The tiny profile's FT jobs (one per declared run, every domain)."""
+    from metapt.config import load_params
+    from metapt.domain import domains
+
+    tiny = load_params(repo / "params.yaml").profiles["tiny"]
+    return sum(len(d.runs(tiny)) for d in domains())
+
 CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
 pytestmark = pytest.mark.timeout(600)
 
@@ -111,7 +120,7 @@ def test_tiny_pipeline_on_slurm_fails_cleanly_then_matches_the_local_run(slurm, 
     assert re.findall(r"Job \d+ has been submitted with SLURM jobid \d+ \(log: \S+/rule_(\w+)/", second) == ["report"], second[-3000:]
     assert (repo / "results/report/summary.json").is_file() and "  report:" in (repo / "dvc.lock").read_text()
     slurm_runs = run_results(repo)
-    assert len(slurm_runs) == 7 and slurm_runs == tiny_build.runs
+    assert len(slurm_runs) == ft_jobs(repo) and slurm_runs == tiny_build.runs
     assert sh(sys.executable, "-m", "dvc", "status", "--json", cwd=repo, env=env).stdout.strip() in ("{}", "")
     print(f"SLURM: {len(submitted) + 1} sbatch jobs, one failure injected and recovered, in {seconds:.0f} s")
 

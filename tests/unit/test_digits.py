@@ -165,7 +165,7 @@ def test_fixed_policies_never_move(processed):
 
 def test_params_errors_name_the_key(tmp_path):
     text = (ROOT / "params.yaml").read_text()
-    (tmp_path / "params.yaml").write_text(text.replace("meta_labels: [50, 200]", "meta_labels: [50, 300]", 1))
+    (tmp_path / "params.yaml").write_text(text.replace("meta_labels: [200]", "meta_labels: [300]", 1))
     with pytest.raises(ParamsError, match=r"profiles\.embedded\.digits\.grid.*meta_labels: \[300\] not in grid\.labels"):
         load_params(tmp_path / "params.yaml")
     (tmp_path / "params.yaml").write_text(text.replace("labels: [20, 50, 200]", "labels: [20, 50, 200, 900]", 1))
