@@ -199,27 +199,6 @@ def test_outputs_rebuilt_by_dvc_repro_satisfy_snakemake(repo):
     assert snakemake_would_run(d, env) == set()
 
 
-def test_a_shrunk_grid_leaves_neither_lock_entries_nor_outputs_behind(repo):
-    """Stages a params edit removes from the graph leave dvc.lock and the results folders, as a cold run
-    would never have written them (DVC keeps both); the evaluate stage reruns without them."""
-    d, env, _ = repo
-    params = d / "params.yaml"
-    original = params.read_text()
-    grid = "grid: {methods: [], tasks: [orientation], labels: [20], meta_labels: [20]}"
-    assert grid in original
-    meta = {"pretrain_digits_meta@20-0", "finetune_digits_meta@20-0"}
-    try:
-        params.write_text(original.replace(grid, grid.replace("meta_labels: [20]", "meta_labels: []"), 1))
-        out = sh(sys.executable, "-m", "metapt.workflow", "--cores", "2", cwd=d, env=env)
-        assert "dropped 2 stage(s) no longer in the graph" in out.stderr
-        assert not _stages_in_lock(d, r"\S*digits_meta\S*") and not (d / "results/digits/pretrain/meta_simclr-N20-s0").exists()
-        assert "evaluate_digits" in _stages_in_lock(d, "evaluate_digits") and dvc_changed(d, env) == set() and snakemake_would_run(d, env) == set()
-    finally:
-        params.write_text(original)
-    sh(sys.executable, "-m", "metapt.workflow", "--cores", "2", cwd=d, env=env)  # back: the meta runs are rebuilt
-    assert _stages_in_lock(d, r"\S*digits_meta\S*") == meta and dvc_changed(d, env) == set()
-
-
 def test_lineage_of_a_headline_cell_reaches_the_raw_data(repo):
     d, env, _ = repo
     out = sh(sys.executable, "stages/lineage.py", "ppi/full/meta/test_hard_auroc/full", cwd=d, env=env).stdout
@@ -239,3 +218,24 @@ def test_snakemake_html_report_holds_the_figures(repo):
     sh(sys.executable, "-m", "snakemake", "--report", "report.html", cwd=d, env=env)
     html = (d / "report.html").read_text(errors="replace")
     assert (d / "report.html").stat().st_size > 100_000 and "ecg_auroc_vs_n_linear.png" in html
+
+
+def test_a_shrunk_grid_leaves_neither_lock_entries_nor_outputs_behind(repo):
+    """Stages a params edit removes from the graph leave dvc.lock and the results folders, as a cold run
+    would never have written them (DVC keeps both); the evaluate stage reruns without them.
+
+    Last in this module: it leaves the shared build without its digits meta runs (rebuilding them
+    would cost the suite half a minute); the other modules compare against the snapshots TinyBuild took."""
+    d, env, _ = repo
+    params = d / "params.yaml"
+    original = params.read_text()
+    grid = "grid: {methods: [], tasks: [orientation], labels: [20], meta_labels: [20]}"
+    assert grid in original
+    try:
+        params.write_text(original.replace(grid, grid.replace("meta_labels: [20]", "meta_labels: []"), 1))
+        out = sh(sys.executable, "-m", "metapt.workflow", "--cores", "2", cwd=d, env=env)
+        assert "dropped 2 stage(s) no longer in the graph" in out.stderr
+        assert not _stages_in_lock(d, r"\S*digits_meta\S*") and not (d / "results/digits/pretrain/meta_simclr-N20-s0").exists()
+        assert "evaluate_digits" in _stages_in_lock(d, "evaluate_digits") and dvc_changed(d, env) == set() and snakemake_would_run(d, env) == set()
+    finally:
+        params.write_text(original)  # the graph is whole again; its meta runs are not rebuilt (this test is the module's last)
