@@ -21,6 +21,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from metapt.config import PROFILES, ParamsError, load_params, switch_profile
 
@@ -363,13 +364,8 @@ def commit_ran_stages(cwd: Path | None = None) -> list[str]:
     markers = sorted((cwd / RAN_DIR).iterdir()) if (cwd / RAN_DIR).is_dir() else []
     stages = sorted({m.read_text().strip() for m in markers})
     if stages:
-        if (cwd / "dvc.lock").exists():
-            from metapt.io import atomic_path
-
-            with atomic_path(cwd / LOCK_BACKUP) as tmp:
-                shutil.copy2(cwd / "dvc.lock", tmp)
-        commit_stages(stages, cwd)
-        (cwd / LOCK_BACKUP).unlink(missing_ok=True)
+        with lock_backup(cwd):
+            commit_stages(stages, cwd)
     for m in markers:
         m.unlink()
     return stages
@@ -392,23 +388,33 @@ def drop_removed_stages(cwd: Path) -> list[str]:
         return []
     from dvc.utils.serialize import modify_yaml
 
-    from metapt.io import atomic_path
-
     produced = {o for s in graph for o in s["outs"]}
-    with atomic_path(cwd / LOCK_BACKUP) as tmp:
-        shutil.copy2(cwd / "dvc.lock", tmp)
-    for name in gone:
-        for out in locked[name].get("outs", []):
-            path = cwd / out["path"]
-            if out["path"] not in produced and path.exists():
-                shutil.rmtree(path) if path.is_dir() else path.unlink()
-    with modify_yaml(cwd / "dvc.lock") as data:
+    with lock_backup(cwd):
         for name in gone:
-            del data["stages"][name]
-    (cwd / LOCK_BACKUP).unlink(missing_ok=True)
+            for out in locked[name].get("outs", []):
+                path = cwd / out["path"]
+                if out["path"] not in produced and path.exists():
+                    shutil.rmtree(path) if path.is_dir() else path.unlink()
+        with modify_yaml(cwd / "dvc.lock") as data:
+            for name in gone:
+                del data["stages"][name]
     print(f"metapt: dvc.lock: dropped {len(gone)} stage(s) no longer in the graph, and their outputs ({', '.join(gone[:4])}{', …' if len(gone) > 4 else ''})",
           file=sys.stderr, flush=True)
     return gone
+
+
+@contextmanager
+def lock_backup(cwd: Path) -> Iterator[None]:
+    """Keep a copy of ``dvc.lock`` as ``LOCK_BACKUP`` while the body rewrites it in place (a ``dvc commit``,
+    or dropping removed stages): a kill leaves the copy, and the next run puts it back
+    (``restore_interrupted_commit``). Removed when the body is done."""
+    if (cwd / "dvc.lock").exists():
+        from metapt.io import atomic_path
+
+        with atomic_path(cwd / LOCK_BACKUP) as tmp:
+            shutil.copy2(cwd / "dvc.lock", tmp)
+    yield
+    (cwd / LOCK_BACKUP).unlink(missing_ok=True)
 
 
 def restore_interrupted_commit(cwd: Path) -> bool:
