@@ -32,15 +32,10 @@ def task_seed(seed: int, task: str) -> int:
     return 1000 * seed + sum(map(ord, task))
 
 
-def pretrain_task(method: str, task: str, data: TaskData, n_labels: int, cfg: DigitsParams, seed: int, *, hooks: Sequence = (),
-                  checkpoint_dir: Path | None = None, device: torch.device | str = "cpu", progress: bool = False) -> MetaPretrainer:
-    """SimCLR PT of one task's encoder with the method's policy; returns the finished trainer."""
-    return build_trainer(method, task, data, n_labels, cfg, seed, hooks=hooks, checkpoint_dir=checkpoint_dir, device=device, progress=progress).run()
-
-
 def build_trainer(method: str, task: str, data: TaskData, n_labels: int, cfg: DigitsParams, seed: int, *, hooks: Sequence = (),
                   checkpoint_dir: Path | None = None, device: torch.device | str = "cpu", progress: bool = False) -> MetaPretrainer:
-    """The trainer of one task's PT, before it runs (the PT job runs it; ``benchmarks/digits_step.py`` times its steps)."""
+    """The trainer of one task's SimCLR PT with the method's policy, before it runs (the PT job runs it;
+    ``benchmarks/digits_step.py`` times its steps)."""
     torch.manual_seed(task_seed(seed, task))
     learns = DOMAIN.method(method).learns_phi
     pc = cfg.pretrain
@@ -85,8 +80,8 @@ def pretrain_run(profile, run, *, checkpoint_dir: Path, hooks: Sequence, device:
     encoders, log, trajectories, wall = nn.ModuleDict(), {"tasks": {}}, {}, 0.0
     for task in cfg.grid.tasks:
         t0 = time.perf_counter()
-        trainer = pretrain_task(run.method, task, load_task(task), run.labels or max(cfg.grid.labels), cfg, run.seed, hooks=scoped(hooks, task),
-                                checkpoint_dir=checkpoint_dir / task, device=device, progress=progress)
+        trainer = build_trainer(run.method, task, load_task(task), run.labels or max(cfg.grid.labels), cfg, run.seed, hooks=scoped(hooks, task),
+                                checkpoint_dir=checkpoint_dir / task, device=device, progress=progress).run()
         wall += time.perf_counter() - t0
         encoders[task] = trainer.problem.encoder
         final = trainer.problem.meta.magnitudes().detach().cpu().tolist()

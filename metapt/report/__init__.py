@@ -88,10 +88,9 @@ def build_report(inputs: Mapping[str, PathLike | None], out: PathLike = "results
         tables.append({"domain": domain, "metric": metric, "mode": mode, "headline": head,
                        "md": str(md.relative_to(out)), "csv": str(path.relative_to(out))})
     costs = {d: pt_cost(ev, layouts[d]) for d, ev in evals.items()}
-    figures = make_figures(evals, layouts, cells, costs, root, out / "figures", warnings)
     sections = [resolve(lay.decl.report_section)(evals[d], lay, root, out / "figures", warnings) for d, lay in layouts.items() if lay.decl.report_section]
-    cells += [c for s in sections for c in s.cells]  # after the tables: a section lays out its own cells
-    figures += [{"file": f"figures/{Path(p).name}", "caption": caption} for s in sections for p, caption in s.figures]
+    figures = make_figures(evals, layouts, cells, costs, root, out / "figures", warnings, [pair for s in sections for pair in s.figures])
+    cells += [c for s in sections for c in s.cells]  # after the tables and figures: a section lays out its own cells
 
     profiles = sorted({str(e.profile) for e in evals.values()})
     summary = jsonable({

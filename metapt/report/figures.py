@@ -331,9 +331,10 @@ def domain_figures(evaluation: Evaluation, layout: Layout, cells: list[dict], ro
 
 
 def make_figures(evals: dict[str, Evaluation], layouts: dict[str, Layout], cells: list[dict], costs: dict[str, dict],
-                 root: Path, folder: Path, sink: list[str] | None = None) -> list[dict]:
-    """Draw every figure whose inputs exist; return [{file, caption}] relative to the report folder."""
+                 root: Path, folder: Path, sink: list[str] | None = None, drawn: list[tuple[Path, str]] = ()) -> list[dict]:
+    """Draw every figure whose inputs exist; return [{file, caption}] relative to the report folder, with
+    the ``drawn`` ones (the domains' report sections') last."""
     made = [pair for d, ev in evals.items() for pair in domain_figures(ev, layouts[d], cells, root, folder, sink)]
     if (path := _save(plot_pt_cost(costs), folder / "pt_cost.png")):
         made.append((path, PT_COST_CAPTION))
-    return [{"file": f"figures/{Path(p).name}", "caption": caption} for p, caption in made]
+    return [{"file": f"figures/{Path(p).name}", "caption": caption} for p, caption in [*made, *drawn]]
