@@ -234,7 +234,7 @@ def plot_metric_vs_n(cells: list[dict], layout: Layout, mode: str, metric: str |
     ax.set_xscale("log")
     ax.minorticks_off()
     ax.set_xticks(ns, [str(n) for n in ns])
-    ax.set(xlabel="labelled examples N", ylabel=f"{metric} ({mode})", title=f"{layout.name.upper()}: {metric} against N (mean, 95% CI over PT seeds)")
+    ax.set(xlabel="labelled examples N", ylabel=f"{metric} ({mode})", title=f"{layout.name.upper()}: {metric} against N\n(mean, 95% CI over PT seeds)")
     ax.legend(fontsize=8)
     return fig
 
