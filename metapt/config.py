@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from metapt import domain as domains
 
 PARAMS_FILE = Path("params.yaml")
-PROFILES = ("embedded", "paper", "tiny")
+PROFILES = ("embedded", "paper", "rehearsal", "tiny")
 
 
 class _Strict(BaseModel):

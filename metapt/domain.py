@@ -115,6 +115,7 @@ class Domain:
     paper: tuple[dict[str, Any], ...] = ()  # the paper's numbers the report sets ours beside
     truth_kinds: dict[str, str] = field(default_factory=dict)  # planted kind → colour (synthetic data)
     report_section: str | None = None  # "module:function(evaluation, root, folder) -> metapt.records.ReportSection": the domain's own part of the report
+    standin: str | None = None  # "module:function(out_dir, scale) -> [files]": full-size, format-exact stand-ins of the paper profile's downloads (metapt.standin)
 
     def method(self, name: str) -> Method:
         for m in self.methods:

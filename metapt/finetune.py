@@ -101,7 +101,7 @@ def finetune(
     best, val_curve, best_state = -1, [], {}
     for epoch in tqdm(range(cfg.epochs), desc=f"FT ({cfg.mode})", disable=not progress):
         encoder.train()
-        for _ in range(stream.batches_per_epoch):
+        for _ in range(cfg.steps_per_epoch or stream.batches_per_epoch):
             b = prepare(next(stream))
             train_step(encoder, head, opt, inputs(b), select(b))
         val_curve.append(mean_auroc(*_predict(encoder, head, val, collate, select, 256, prepare, inputs)))

@@ -19,6 +19,7 @@ class FTConfig(Strict):
     mode: Literal["full", "linear"] = "full"
     lr: float = Field(1e-3, gt=0)
     epochs: int = Field(50, ge=1)
+    steps_per_epoch: int | None = Field(None, ge=1, description="None: one pass over the FT train split (a bounded run sets a few)")
     batch_size: int = Field(32, ge=1)
     dropout: float | None = Field(None, ge=0, lt=1, description="dropout of the encoder during FT (PPI: 0.5); None keeps it")
     weight_decay: float = Field(0.0, ge=0)

@@ -225,13 +225,14 @@ def job_kind(stage: str) -> str:
 
 def job_time_table(cwd: Path, since: float, wall: float, cores: int) -> str:
     """Where the time of this invocation went: per job kind, the jobs that ran (their ``JOB_TIMES`` files
-    written since ``since``), their job-seconds and share, the PT/FT jobs' peak memory (their tracking
-    records), and the critical path through the graph.
+    written since ``since``), their job-seconds and share, their peak memory (``metapt.jobstats``, the stage
+    process or its largest worker), the bytes their outputs hold, and the critical path through the graph.
 
     Job-seconds ÷ (wall × cores) is how full the cores were; the critical path (the longest chain of
     dependent jobs, by their measured times) is the floor no number of cores can beat. A job restored
-    from the DVC cache by the early cutoff counts its check only.
+    from the DVC cache by the early cutoff counts its check only (and has no memory figure).
     """
+    from metapt import jobstats
     from metapt.tracking import record_path
 
     times: dict[str, float] = {}
@@ -246,15 +247,20 @@ def job_time_table(cwd: Path, since: float, wall: float, cores: int) -> str:
     by_rule = {rule_name(s["addressing"]): s for s in stages}
     kinds: dict[str, list[float]] = {}
     peak: dict[str, float] = {}
+    written: dict[str, int] = {}
     startup, body = 0.0, 0.0  # the PT and FT jobs' process start-up (imports) against their stage bodies
     for rule, sec in times.items():
         kind = job_kind(by_rule[rule]["addressing"]) if rule in by_rule else rule
         kinds.setdefault(kind, []).append(sec)
-        for out in by_rule[rule]["outs"] if rule in by_rule else []:
+        if rule not in by_rule:
+            continue
+        if stats := jobstats.read(by_rule[rule]["cmd"], cwd, since):
+            peak[kind] = max(peak.get(kind, 0.0), stats["peak_rss_mb"], stats["child_peak_rss_mb"])
+            written[kind] = written.get(kind, 0) + sum(jobstats.folder_bytes(cwd / out) for out in by_rule[rule]["outs"])
+        for out in by_rule[rule]["outs"]:
             rec = cwd / record_path(out)
             if rec.is_file() and rec.stat().st_mtime >= since:
                 m = json.loads(rec.read_text()).get("metrics", {})
-                peak[kind] = max(peak.get(kind, 0.0), m.get("job/peak_rss_mb", [[0, 0.0]])[-1][1])
                 if m.get("job/startup_s") and m.get("job/wall_s"):
                     startup, body = startup + m["job/startup_s"][-1][1], body + m["job/wall_s"][-1][1]
     total = sum(sum(v) for v in kinds.values())
@@ -266,10 +272,11 @@ def job_time_table(cwd: Path, since: float, wall: float, cores: int) -> str:
     lines = ["", f"Job times of this run: {len(times)} job(s), {total:.0f} job-s in {wall:.0f} s wall on {cores} core(s) "
              f"(cores {total / max(wall * cores, 1e-9):.0%} busy); critical path {critical:.0f} s"
              + (f"; PT/FT process start-up {startup:.0f} s against {body:.0f} s of their stage bodies ({startup / (startup + body):.0%})" if body else ""),
-             "| job kind | jobs | job-s | share | mean s | max s | peak RSS MB (PT/FT) |", "|---|---|---|---|---|---|---|"]
+             "| job kind | jobs | job-s | share | mean s | max s | peak RSS MB | outputs MB |", "|---|---|---|---|---|---|---|---|"]
     for kind, secs in sorted(kinds.items(), key=lambda kv: -sum(kv[1])):
         mem = f"{peak[kind]:.0f}" if kind in peak else "–"
-        lines.append(f"| {kind} | {len(secs)} | {sum(secs):.0f} | {sum(secs) / total:.0%} | {sum(secs) / len(secs):.1f} | {max(secs):.1f} | {mem} |")
+        out = f"{written[kind] / 1e6:,.1f}" if kind in written else "–"
+        lines.append(f"| {kind} | {len(secs)} | {sum(secs):.0f} | {sum(secs) / total:.0%} | {sum(secs) / len(secs):.1f} | {max(secs):.1f} | {mem} | {out} |")
     return "\n".join(lines)
 
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import atexit
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from metapt import jobstats  # noqa: E402
 from metapt.config import ParamsError, active_profile  # noqa: E402
 from metapt.domain import names  # noqa: E402
+
+atexit.register(jobstats.write, time.time())  # this stage process's wall time and peak memory (reproduce's time table)
 
 
 def profile():

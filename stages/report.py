@@ -36,4 +36,10 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
+    import atexit
+    import time
+
+    from metapt import jobstats
+
+    atexit.register(jobstats.write, time.time())  # wall time and peak memory (reproduce's time table)
     main()

@@ -62,6 +62,7 @@ DOMAIN = Domain(
     headline_metric="class_test_macro_auroc",
     ft_mode_preference=("linear", "full"),
     report_section="metapt.digits.report:planted_section",
+    standin="metapt.digits.standin:build",
 )
 
 

@@ -55,4 +55,5 @@ DOMAIN = Domain(
         {"gain": True, "quantity": "PPI: largest gain of meta over best baseline (AUROC points)", "paper": 3.9},
     ),
     truth_kinds={"helpful": "tab:green", "distractor": "tab:orange", "noise": "tab:grey"},
+    standin="metapt.ppi.standin:build",
 )

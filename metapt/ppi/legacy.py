@@ -13,13 +13,22 @@ torch 2.13 + PyG 2.8.1:
 * We save ``(data.to_dict(), slices)`` — plain tensors and dicts — with ``torch.save`` and load it with
   ``torch.load(weights_only=True)`` ourselves, not ``InMemoryDataset.load``: PyG's loader silently
   retries with ``weights_only=False`` on failure.
+
+The writer of the legacy format is here too (:func:`save_legacy`, :func:`write_bio_zip`): the tests' fixtures
+and the full-size stand-in (``metapt.ppi.standin``) are written by it, without old PyG.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
-from collections.abc import Iterable
+import sys
+import types
+import zipfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 import torch_geometric  # noqa: F401  (registers the legacy Data class as a weights_only safe global)
@@ -32,8 +41,10 @@ from metapt.ppi.graphs import EgoGraph, EgoGraphUnoffset
 BIO_URL = "https://snap.stanford.edu/gnn-pretrain/data/bio_dataset.zip"
 LEGACY_MEMBER = "dataset/supervised/processed/geometric_data_processed.pt"
 PAPER_SPECIES = (3702, 6239, 511145, 7227, 10090, 4932, 7955, 9606)  # train/val species + human (test)
+UNSUPERVISED_MEMBER = "dataset/unsupervised/processed/geometric_data_processed.pt"
 LABEL_KEYS = ("go_target_pretrain", "go_target_downstream")
 REQUIRED_KEYS = ("x", "edge_index", "edge_attr", "species_id", "center_node_idx") + LABEL_KEYS
+_PYG1_MODULE = "torch_geometric.data.data"
 
 
 class InvariantError(ValueError):
@@ -160,3 +171,72 @@ class BioDataset(InMemoryDataset):
 def load_converted(path: str | os.PathLike, offset_center: bool = True) -> BioDataset:
     """Open a file written by :func:`convert_legacy`."""
     return BioDataset(path, offset_center)
+
+
+# ---------------------------------------------------------------------------------------- the writer
+
+
+class LegacyData:
+    """PyG 1.0.3's ``Data``: a plain object whose attributes live in ``__dict__`` (pickled by module and name)."""
+
+    def __init__(self, **attrs: Tensor):
+        self.__dict__.update(attrs)
+
+
+LegacyData.__module__, LegacyData.__name__, LegacyData.__qualname__ = _PYG1_MODULE, "Data", "Data"
+
+
+@contextmanager
+def _pyg1_data_module() -> Iterator[None]:
+    """Swap a module holding :class:`LegacyData` in as ``torch_geometric.data.data`` while pickling only.
+
+    The real PyG (imported first when installed) is restored untouched afterwards.
+    """
+    try:
+        importlib.import_module(_PYG1_MODULE)  # load the real one first so it is not imported against the stand-in
+    except ImportError:
+        pass
+    fake = types.ModuleType(_PYG1_MODULE)
+    fake.Data = LegacyData
+    names = ["torch_geometric", "torch_geometric.data", _PYG1_MODULE]
+    saved = {n: sys.modules.get(n) for n in names}
+    for n in names[:-1]:
+        if saved[n] is None:
+            sys.modules[n] = types.ModuleType(n)
+    sys.modules[_PYG1_MODULE] = fake
+    try:
+        yield
+    finally:
+        for n, m in saved.items():
+            if m is None:
+                sys.modules.pop(n, None)
+            else:
+                sys.modules[n] = m
+
+
+def save_legacy(attrs: dict[str, Tensor], slices: dict[str, Tensor], f: str | os.PathLike | BinaryIO) -> None:
+    """Write ``(Data, slices)`` as PyG 1.0.3 did: a ``Data`` with its attributes in ``__dict__``, pickled with
+    torch's pre-zipfile serialization (what torch 1.0 wrote). Streams to ``f``: the full set is ≈ 3.8 GB."""
+    with _pyg1_data_module():
+        torch.save((LegacyData(**attrs), slices), f, _use_new_zipfile_serialization=False)
+
+
+def write_bio_zip(dest: str | os.PathLike, supervised: str | os.PathLike | None, *, unsupervised: str | os.PathLike | None = None,
+                  extra: dict[str, bytes] | None = None) -> Path:
+    """``bio_dataset.zip`` in the released layout, written atomically; ``supervised=None`` omits that file.
+
+    The members are streamed from files (deflated), so a member of several GB never sits in memory;
+    ``extra`` adds raw members by name (the tests' path-traversal cases).
+    """
+    from metapt.io import atomic_path
+
+    with atomic_path(dest) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+        for d in ("dataset/", "dataset/supervised/", "dataset/supervised/processed/",
+                  "dataset/unsupervised/", "dataset/unsupervised/processed/"):
+            zf.writestr(d, b"")
+        for member, src in ((LEGACY_MEMBER, supervised), (UNSUPERVISED_MEMBER, unsupervised)):
+            if src is not None:
+                zf.write(src, member)
+        for name, data in (extra or {}).items():
+            zf.writestr(zipfile.ZipInfo(name), data)
+    return Path(dest)

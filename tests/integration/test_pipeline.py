@@ -66,6 +66,11 @@ def test_reproduce_prints_where_the_time_went(tiny_build):
     assert jobs == len(tiny_build.outs) and 0 < critical <= job_s and critical <= wall + 1
     rows = dict(re.findall(r"^\| (\w+) \| (\d+) \|", out, re.M))
     assert int(rows["pretrain_ppi_access"]) == 1 and int(rows["finetune_ecg_nopt"]) == 1 and sum(map(int, rows.values())) == jobs
+    # every stage process recorded its peak memory (metapt.jobstats), and the bytes of its outputs were counted
+    stats = {k: (float(mb), float(out_mb.replace(",", ""))) for k, mb, out_mb in
+             re.findall(r"^\| (\w+) \| \d+ \| \d+ \| [^|]+ \| [^|]+ \| [^|]+ \| ([\d.]+) \| ([\d,.]+) \|$", out, re.M)}
+    assert set(stats) == set(rows), out[-3000:]
+    assert all(mb > 20 for mb, _ in stats.values()) and stats["acquire_ppi"][1] > 0 and stats["pretrain_ppi_access"][1] > 0
 
 
 def test_noop_rerun_does_nothing(repo):

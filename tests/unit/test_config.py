@@ -13,8 +13,34 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_shipped_params_validate():
     p = load_params(ROOT / "params.yaml")
     assert p.active == p.profiles["embedded"]
-    assert set(p.profiles) == {"embedded", "paper", "tiny"}  # tiny: the test suite's pipeline
+    assert set(p.profiles) == {"embedded", "paper", "rehearsal", "tiny"}  # tiny: the test suite's pipeline
     assert p.profiles["paper"].ppi.data.source == "bio" and p.profiles["paper"].ecg.data.source == "ptbxl"
+
+
+def test_rehearsal_is_the_paper_bounded_in_steps_and_seeds_only():
+    """The overlay keeps the paper's data, models, batch sizes, hypergradient and grid; it bounds each PT and
+    FT job to a few steps (meta-PT still takes hyper-steps), keeps one PT and one FT seed, and reads from 127.0.0.1."""
+    from urllib.parse import urlparse
+
+    from metapt.domain import domains
+
+    p = load_params(ROOT / "params.yaml")
+    paper, reh = p.profiles["paper"], p.profiles["rehearsal"]
+    assert len(reh.seeds) == len(reh.setting_seeds) == 1 and reh.device == paper.device
+    for d in domains():
+        a, b = getattr(paper, d.name), getattr(reh, d.name)
+        assert (b.model, b.grid) == (a.model, a.grid), d.name
+        assert b.data.source == a.data.source and urlparse(b.data.url).hostname == "127.0.0.1"
+        assert b.data.model_copy(update={"url": a.data.url}) == a.data, d.name
+        assert b.pretrain.model_copy(update={"loop": a.pretrain.loop}) == a.pretrain, d.name
+        bounded = {"epochs", "steps_per_epoch", "warmup_epochs", "hyper_every", "checkpoint_every", "snapshot_every"}
+        assert b.pretrain.loop.model_copy(update={k: getattr(a.pretrain.loop, k) for k in bounded}) == a.pretrain.loop
+        assert b.pretrain.loop.meta_enabled and b.pretrain.loop.epochs * b.pretrain.loop.steps_per_epoch <= 10
+        assert b.pretrain.loop.steps_per_epoch > b.pretrain.loop.hyper_every  # at least one hyper-step per meta epoch
+        assert set(b.finetune) == set(a.finetune) and len(b.ft_seeds) == 1
+        for mode, ft in b.finetune.items():
+            assert ft.epochs == 1 and ft.steps_per_epoch <= 5
+            assert ft.model_copy(update={"epochs": a.finetune[mode].epochs, "steps_per_epoch": None}) == a.finetune[mode]
 
 
 def _write(tmp_path, mutate) -> Path:
@@ -31,7 +57,7 @@ def test_unknown_key_is_named_with_the_allowed_keys(tmp_path):
         load_params(path)
     msg = str(err.value)
     assert "profiles.embedded.ppi.finetune.full.lrr: unknown key" in msg
-    assert "batch_size, dropout, epochs, lr, mode, weight_decay" in msg
+    assert "batch_size, dropout, epochs, lr, mode, steps_per_epoch, weight_decay" in msg
 
 
 def test_bad_choice_names_the_allowed_values(tmp_path):

@@ -15,11 +15,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 CASES = {
     "typo'd key": (("full: {mode: full, lr: 0.001, epochs: 12", "full: {mode: full, lrr: 0.001, epochs: 12"),
-                   ["profiles.embedded.ppi.finetune.full.lrr: unknown key; allowed keys here: batch_size, dropout, epochs, lr, mode, weight_decay"]),
+                   ["profiles.embedded.ppi.finetune.full.lrr: unknown key; allowed keys here: batch_size, dropout, epochs, lr, mode, steps_per_epoch, weight_decay"]),
     "ill-typed value": (("pt_lr: 0.002", "pt_lr: fast"), ["profiles.embedded.ppi.pretrain.loop.pt_lr: Input should be a valid number", "(got 'fast')"]),
     "negative count": (("          epochs: 4\n", "          epochs: -3\n"), ["profiles.embedded.ppi.pretrain.loop.epochs: Input should be greater than or equal to 1 (got -3)"]),
     "list for a scalar": (("torch_threads: 1\n", "torch_threads: [1, 2]\n"), ["profiles.embedded.torch_threads: Input should be a valid integer (got [1, 2])"]),
-    "unknown profile": (("active: *embedded", "active: *embeded"), ["unknown profile *embeded; the profiles are: *embedded, *paper, *tiny"]),
+    "unknown profile": (("active: *embedded", "active: *embeded"), ["unknown profile *embeded; the profiles are: *embedded, *paper, *rehearsal, *tiny"]),
 }
 
 

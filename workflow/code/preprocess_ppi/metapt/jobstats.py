@@ -1,0 +1,1 @@
+../../../../metapt/jobstats.py
