@@ -28,14 +28,13 @@ from __future__ import annotations
 import argparse
 import copy
 import math
-import platform
 
 import higher
 import torch
 from tqdm.auto import tqdm
 
 from benchmarks.hyperstep import FAST, SIZES, make_trainer, reused_step
-from benchmarks.protocol import interleaved_times, median, print_table
+from benchmarks.protocol import device_label, interleaved_times, median, print_table
 from metapt.engine import MetaPretrainer
 from metapt.engine.hypergrad import hypergradient, neumann_skip_bound, power_iteration, pt_gradient_graph
 from metapt.engine.metaloop import StepRecord
@@ -180,7 +179,7 @@ def main() -> None:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args()
     device = torch.device(args.device)
-    name = torch.cuda.get_device_name() if device.type == "cuda" else f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    name = device_label(device)
     print(f"torch {torch.__version__}, higher {getattr(higher, '__version__', '0.2.1')} on {name}\n")
     rows, checks = [], []
     for size in tqdm(args.sizes, desc="authors' step vs metapt", unit="size"):

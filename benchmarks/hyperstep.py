@@ -12,14 +12,13 @@ Prints, per model size, ratios measured side by side in one run:
 from __future__ import annotations
 
 import argparse
-import platform
 
 import torch
 from torch.func import functional_call
 from torch_geometric.data import Batch
 from tqdm.auto import tqdm
 
-from benchmarks.protocol import interleaved_times, median, peak_memory_mb, print_table
+from benchmarks.protocol import device_label, interleaved_times, median, peak_memory_mb, print_table
 from metapt.engine import BatchStream, MetaLoopConfig, MetaPretrainer
 from metapt.engine.hypergrad import PTGraph
 from metapt.engine.metaloop import StepRecord
@@ -171,7 +170,7 @@ def main() -> None:
     ap.add_argument("--skip-memory", action="store_true")
     args = ap.parse_args()
     device = torch.device(args.device)
-    name = torch.cuda.get_device_name() if device.type == "cuda" else f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    name = device_label(device)
     print(f"torch {torch.__version__} on {name}\n")
     steps, walls, mems = [], [], []
     phases = ["hyper-step", "wall"] + ([] if args.skip_memory else ["memory"])

@@ -6,6 +6,7 @@ the timed functions interleaved round by round; absolute times are printed for c
 
 from __future__ import annotations
 
+import platform
 import statistics
 import time
 import weakref
@@ -19,6 +20,13 @@ def sync(device: torch.device | None = None) -> None:
     """Wait for queued GPU work, so that a timer around it measures it (no-op on the CPU)."""
     if (device.type == "cuda") if device is not None else torch.cuda.is_available():
         torch.cuda.synchronize(device)
+
+
+def device_label(device: torch.device) -> str:
+    """What a table's header says the numbers were measured on."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
 
 
 def interleaved_times(fns: dict[str, Callable[[], object]], rounds: int, warmup: int = 2) -> dict[str, list[float]]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import copy
 import math
-import platform
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -30,7 +29,7 @@ from torch_geometric.data import Batch
 
 from benchmarks.hyperstep import FAST, make_trainer, random_ego_graphs
 from benchmarks.hyperstep import SIZES as PPI_SIZES
-from benchmarks.protocol import print_table, sync
+from benchmarks.protocol import device_label, print_table, sync
 from metapt.config import Profile, load_params
 from metapt.domain import Domain, Method, Run, domain
 from metapt.ecg.augment_learned import WarpAugmentation
@@ -436,7 +435,7 @@ def main() -> None:
     if args.steps < 2:
         ap.error("--steps must be ≥ 2: a meta window needs a hyper-step and a plain step")
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else "cpu" if args.device == "auto" else args.device)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    name = device_label(device)
     print(f"torch {torch.__version__} on {name}; {args.steps} timed steps after {args.warmup} warm-up\n", flush=True)
     labels = args.ecg_labels or list(PAPER.ecg.grid.labels)
     results = {}

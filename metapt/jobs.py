@@ -76,7 +76,8 @@ def pt_summary(run, setting: str | None):
     pt = pretrain_log(run)
     weights, phi = run.pretrain_dir / "weights.npy", run.pretrain_dir / "phi.npz"
     return PTSummary(str(run.pretrain_dir), run.method, setting, run.seed, run.labels, pt.get("pt_steps"), pt.get("hyper_steps"),
-                     str(weights) if weights.exists() else None, str(phi) if phi.exists() else None, pt.get("weights_vs_truth"))
+                     str(weights) if weights.exists() else None, str(phi) if phi.exists() else None, pt.get("weights_vs_truth"),
+                     pt.get("signal_ceiling_per_epoch"))
 
 
 @dataclass

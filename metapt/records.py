@@ -84,6 +84,7 @@ class PTSummary:
     weights: str | None = None  # final task weights (.npy), NaN for tasks held out of PT
     trajectory: str | None = None  # PhiTrajectory (.npz)
     weights_vs_truth: dict[str, Any] | None = None
+    signal_ceiling: list[dict[str, Any]] | None = None  # per probed epoch (PPI uniform PT, metapt.ppi.probe)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ convert Hu et al.'s bio archive (paper). The only PPI module that imports the do
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ class FetchedBio:
 def fetch_bio(url: str = BIO_URL, data_dir: str | os.PathLike = "data/bio", sha256: str | None = None,
               size: int | None = None, *, progress: bool = True, n_pt_tasks: int = 5000, n_ft_tasks: int = 40,
               require_species: Iterable[int] | None = PAPER_SPECIES) -> FetchedBio:
-    """Download → verify → safe-extract the supervised file → convert; each step is skipped when already done.
+    """Download → verify → safe-extract the supervised file → convert → remove the extraction; each step is skipped when done.
 
     Outputs are named by the archive's hash prefix, so a different archive never reuses stale ones. With
     no pinned ``sha256`` the archive is unpickled unverified, but only with ``weights_only=True``, and
@@ -39,8 +40,8 @@ def fetch_bio(url: str = BIO_URL, data_dir: str | os.PathLike = "data/bio", sha2
     got = download(url, data_dir / (Path(urlparse(url).path).name or "bio_dataset.zip"), sha256, size, progress)
     tag = got.sha256[:12]
     out = data_dir / f"bio_supervised_{tag}.pt"
+    raw = data_dir / f"bio_dataset_{tag}"
     if not out.exists():
-        raw = data_dir / f"bio_dataset_{tag}"
         try:
             if not (raw / LEGACY_MEMBER).exists():
                 safe_extract(got.path, raw, members=[LEGACY_MEMBER])
@@ -50,6 +51,9 @@ def fetch_bio(url: str = BIO_URL, data_dir: str | os.PathLike = "data/bio", sha2
             if sha256 is None:  # unpinned and unusable: do not trust it on the next call
                 got.path.unlink(missing_ok=True)
             raise
+    # The zip keeps the original; the extracted pickle (3.8 GB at full size) would otherwise be hashed and
+    # cached with the stage's output (docs/rehearsal.md). Also after a kill between conversion and here.
+    shutil.rmtree(raw, ignore_errors=True)
     return FetchedBio(out, got.sha256, got.size)
 
 

@@ -55,5 +55,6 @@ DOMAIN = Domain(
         {"gain": True, "quantity": "PPI: largest gain of meta over best baseline (AUROC points)", "paper": 3.9},
     ),
     truth_kinds={"helpful": "tab:green", "distractor": "tab:orange", "noise": "tab:grey"},
+    report_section="metapt.ppi.report:ceiling_section",
     standin="metapt.ppi.standin:build",
 )

@@ -17,6 +17,11 @@ from metapt.ppi.splits import make_splits, species_ids
 from metapt.ppi.synth import TRUTH_FILE
 
 
+def _count(value) -> int:
+    """An index array's length, or the value of a count field (``n_ft_tasks``: np.size of an int is 1)."""
+    return value if isinstance(value, int) else int(np.size(value))
+
+
 def preprocess(profile: Profile) -> Path:
     """One graphs file for both sources, the paper's splits, and (synthetic) the planted truth."""
     raw = raw_dir("ppi")
@@ -28,5 +33,5 @@ def preprocess(profile: Profile) -> Path:
         np.savez(tmp / SPLITS, **{f.name: np.asarray(getattr(splits, f.name)) for f in dataclasses.fields(splits)})
         if (raw / TRUTH_FILE).exists():
             (tmp / TRUTH).write_text((raw / TRUTH_FILE).read_text())
-        write_json(tmp / "manifest.json", {"n_graphs": len(graphs), "source": source, "splits": {f.name: int(np.size(getattr(splits, f.name))) for f in dataclasses.fields(splits)}})
+        write_json(tmp / "manifest.json", {"n_graphs": len(graphs), "source": source, "splits": {f.name: _count(getattr(splits, f.name)) for f in dataclasses.fields(splits)}})
     return processed_dir("ppi")

@@ -23,6 +23,7 @@ from metapt.jobs import PTResult
 from metapt.ppi.domain import DOMAIN
 from metapt.ppi.graphs import collate_graphs, subset
 from metapt.ppi.model import GIN, gin
+from metapt.ppi.probe import CeilingProbe
 from metapt.ppi.problem import MultitaskPPI
 from metapt.ppi.processed import load_processed
 from metapt.ppi.settings import PPIConfig
@@ -126,6 +127,11 @@ def pretrain(
     if truth is not None and DOMAIN.method(method).learns_phi:
         tracker = WeightTruthTracker(meta, truth, pt_columns, spe)
         all_hooks.append(tracker)
+    probe = None
+    if cfg.pretrain.probe.epochs and _probes(method):
+        pc = cfg.pretrain.probe
+        probe = CeilingProbe(problem, graphs, splits.meta_pt, mft_train, mft_val, truth, pc.epochs, spe, pc.bootstrap, pc.batch_size, seed)
+        all_hooks.append(probe)
     trainer_cls = CoTrainer if method.startswith("cotrain") else MetaPretrainer
     extra = {"pcgrad": method == "cotrain_pcgrad"} if method.startswith("cotrain") else {}
     trainer = trainer_cls(problem, *streams, loop, checkpoint_dir=checkpoint_dir, hooks=all_hooks, progress=progress, prepare=lambda b: b.to(device), **extra)
@@ -134,6 +140,8 @@ def pretrain(
     log: dict[str, Any] = {"pt_wall_s": time.perf_counter() - t0, "pt_steps": trainer.total_steps, "hyper_steps": trainer.hyper_steps, "meta_summary_final": meta.summary()}
     if tracker is not None:
         log["weights_vs_truth_per_epoch"] = tracker.per_epoch
+    if probe is not None:
+        log["signal_ceiling_per_epoch"] = probe.per_epoch
     if isinstance(trainer, CoTrainer):
         log["grad_conflict_frac"] = trainer.conflict_steps / max(1, trainer.total_steps)
     weights = None
@@ -141,6 +149,12 @@ def pretrain(
         weights = np.full(n_pt, np.nan, dtype=np.float32)
         weights[pt_columns] = meta.weights().detach().cpu().numpy()
     return PTOutcome(problem.encoder, weights, log, trainer)
+
+
+def _probes(method: str) -> bool:
+    """The ceiling is a property of the plain baseline's PT (fixed weights, no FT data, no planted truth): uniform."""
+    m = DOMAIN.method(method)
+    return m.pretrains and not (m.learns_phi or m.sees_ft_data or m.upper_bound)
 
 
 def _meta_for(method: str, n_tasks: int, truth: dict | None, learned: np.ndarray | None, columns: np.ndarray, learned_kind: str = "sigmoid"):

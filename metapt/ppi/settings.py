@@ -21,6 +21,22 @@ class GINConfig(Strict):
     offset_center_in_pt: bool = Field(True, description="False reproduces the authors' un-offset centre index during PT")
 
 
+class ProbeConfig(Strict):
+    """The signal ceiling during uniform PT (``metapt.ppi.probe``): which epochs, how many MetaFT resamples."""
+
+    epochs: list[int] = Field(default_factory=list, description="probe at the end of these PT epochs (1-based); [] = off")
+    bootstrap: int = Field(0, ge=0, description="resamples of MetaFT for the ranking's stability (0 = none; else ≥ 2)")
+    batch_size: int = Field(256, ge=1, description="PT graphs per double backward")
+
+    @model_validator(mode="after")
+    def _resamples(self) -> "ProbeConfig":
+        if self.bootstrap == 1:
+            raise ValueError("bootstrap: a rank correlation needs at least 2 resamples (or 0 for none)")
+        if any(e < 1 for e in self.epochs):
+            raise ValueError(f"epochs are 1-based (the end of epoch e), got {self.epochs}")
+        return self
+
+
 class PPIPretrainConfig(Strict):
     batch_size: int = Field(32, ge=1)
     meta_batch_size: int = Field(32, ge=1, description="MetaFT-train and MetaFT-val batch size")
@@ -29,6 +45,7 @@ class PPIPretrainConfig(Strict):
     weights: Literal["sigmoid", "simplex"] = Field(
         "sigmoid", description="learned task weights: sigmoid = 2·sigmoid(λ) per task with the loop's Adam (the paper's); "
         "simplex = T·p on the probability simplex with exponentiated gradient at loop.meta_lr (metapt.engine.SimplexTaskWeights)")
+    probe: ProbeConfig = ProbeConfig()
 
 
 class PPIConfig(Strict):

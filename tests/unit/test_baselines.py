@@ -82,3 +82,20 @@ def test_finetune_learns_and_reports_the_best_validation_epoch(mode):
     assert res.test_auroc["test"] > 0.8
     held = finetune(_Encoder(), 3, data[:160], data[160:200], {"test": data[200:]}, stack, lambda b: b[2], FTConfig(mode=mode, lr=1e-2, epochs=2), seed=0, tasks=np.array([1]))
     assert len(held.test_per_task["test"]) == 1
+
+
+@pytest.mark.parametrize("mode", ["full", "linear"])
+def test_finetune_steps_per_epoch_bounds_the_optimiser_steps(mode, monkeypatch):
+    """A bounded run (the rehearsal profile) takes exactly ``epochs × steps_per_epoch`` FT steps, however large the split."""
+    from metapt import finetune as ft
+
+    calls = []
+    real = ft.train_step
+    monkeypatch.setattr(ft, "train_step", lambda *a: calls.append(1) or real(*a))
+    data = multitask_data(n=240, seed=4)
+    cfg = FTConfig(mode=mode, lr=1e-2, epochs=2, steps_per_epoch=3, batch_size=8)
+    res = finetune(_Encoder(), 3, data[:160], data[160:200], {"test": data[200:]}, stack, lambda b: b[2], cfg, seed=0)
+    assert len(calls) == 6 and len(res.val_auroc) == 2  # a full pass would be 2 × 20 steps
+    calls.clear()
+    finetune(_Encoder(), 3, data[:160], data[160:200], {"test": data[200:]}, stack, lambda b: b[2], cfg.model_copy(update={"steps_per_epoch": None}), seed=0)
+    assert len(calls) == 40

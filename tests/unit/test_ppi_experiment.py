@@ -99,3 +99,33 @@ def test_config_typo_names_the_key():
         PPIConfig.model_validate({"model": {"hiden": 3}})
     with pytest.raises(ValidationError, match="'full'|'linear'"):
         PPIConfig.model_validate({"finetune": {"full": {"mode": "partial"}}})
+
+
+def test_uniform_pt_probes_the_signal_ceiling_without_changing_its_weights(tmp_path):
+    """pretrain.probe: the ceiling at the chosen epochs of uniform PT; the run's weights equal an unprobed run's,
+    and a run killed after the probe resumes with the probe's results (the hook is journaled)."""
+    from metapt.ppi.pretrain import pretrain
+
+    graphs, truth = synth.generate(synth.preset("discriminating", n_graphs=240, n_pt_tasks=12), seed=0)
+    splits = with_ft_budget(make_splits(species_ids(graphs)), (30, 20))
+    loop = {**TINY["pretrain"]["loop"], "checkpoint_every": 3}
+    probed = PPIConfig.model_validate({**TINY, "pretrain": {**TINY["pretrain"], "loop": loop, "probe": {"epochs": [1, 2], "bootstrap": 2}}})
+    plain = PPIConfig.model_validate({**TINY, "pretrain": {**TINY["pretrain"], "loop": loop}})
+    a = pretrain("uniform", graphs, splits, probed, 0, truth=truth, checkpoint_dir=tmp_path / "a")
+    b = pretrain("uniform", graphs, splits, plain, 0, truth=truth)
+    assert all(torch.equal(x, y) for x, y in zip(a.encoder.state_dict().values(), b.encoder.state_dict().values()))
+    per_epoch = a.log["signal_ceiling_per_epoch"]
+    assert [e["epoch"] for e in per_epoch] == [1, 2] and "signal_ceiling_per_epoch" not in b.log
+    assert all(0 <= e["auc_through_head"] <= 1 and -1 <= e["stability_through_head"] <= 1 and e["n_metaft"] == [30, 20] for e in per_epoch)
+    meta = pretrain("meta", graphs, splits, probed, 0, truth=truth)  # only the plain baseline is probed
+    assert "signal_ceiling_per_epoch" not in meta.log
+    # resume: the checkpoint dir holds the final state (and the journaled probe rows); a rerun reproduces them
+    again = pretrain("uniform", graphs, splits, probed, 0, truth=truth, checkpoint_dir=tmp_path / "a")
+    assert again.log["signal_ceiling_per_epoch"] == per_epoch
+
+
+def test_probe_settings_are_checked():
+    with pytest.raises(ValueError, match="at least 2 resamples"):
+        PPIConfig.model_validate({**TINY, "pretrain": {**TINY["pretrain"], "probe": {"epochs": [1], "bootstrap": 1}}})
+    with pytest.raises(ValueError, match="1-based"):
+        PPIConfig.model_validate({**TINY, "pretrain": {**TINY["pretrain"], "probe": {"epochs": [0]}}})

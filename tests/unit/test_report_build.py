@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 N_TASKS = 30
 KINDS = ["helpful"] * 10 + ["noise"] * 10 + ["distractor"] * 10
 TRUTH = "data/ppi/processed/ground_truth.json"
+CEILING_EPOCHS = (1, 4)  # the uniform runs' probed epochs (metapt.ppi.probe): 3 ceiling cells each
 
 
 def write_ppi(root: Path, truth: str | None = TRUTH, trajectories: bool = True) -> Path:
@@ -39,7 +40,10 @@ def write_ppi(root: Path, truth: str | None = TRUTH, trajectories: bool = True) 
         np.save(root / run / "weights.npy", w[-1])
         pretrain.append(PTSummary(run, "meta", "full", seed, None, pt_steps=60, hyper_steps=6, weights=f"{run}/weights.npy",
                                   trajectory=f"{run}/phi.npz", weights_vs_truth={"weights_auc": 0.7}))
-        pretrain.append(PTSummary(f"results/ppi/pretrain/uniform-full-s{seed}", "uniform", "full", seed, None, pt_steps=60, hyper_steps=0))
+        ceiling = [{"epoch": e, "auc_fixed_head": 0.5 + 0.01 * seed, "auc_through_head": 0.6 + 0.02 * seed + 0.1 * (e == 4),
+                    "stability_through_head": 0.2, "n_metaft": [100, 100]} for e in CEILING_EPOCHS]
+        pretrain.append(PTSummary(f"results/ppi/pretrain/uniform-full-s{seed}", "uniform", "full", seed, None, pt_steps=60, hyper_steps=0,
+                                  signal_ceiling=ceiling))
     rows = eval_rows("ppi", PPI, "test_hard_auroc", "full") + eval_rows("ppi", PPI, "test_easy_auroc", "full", shift=0.05)
     path = root / "results/ppi/evaluation.json"
     evaluation("ppi", rows, pretrain, truth).write(path)
@@ -88,7 +92,18 @@ def test_summary_cells_hold_the_seed_statistics(built):
     cell = _cell(summary, "ecg/N=25/simclr/test_macro_auroc/linear")
     assert cell["runs"][1] == {"seed": 1, "pt_run": "results/ecg/pretrain/simclr-N=25-s1", "ft_run": "results/ecg/finetune/simclr-N=25-s1"}
     assert _cell(summary, "ecg/N=100/meta_simclr@10/test_macro_auroc/linear")["method"] == "meta_simclr@10"
-    assert len({c["id"] for c in summary["cells"]}) == len(summary["cells"]) == 2 * len(PPI) + len(ECG)
+    assert len({c["id"] for c in summary["cells"]}) == len(summary["cells"]) == 2 * len(PPI) + len(ECG) + 3 * len(CEILING_EPOCHS)
+
+
+def test_the_signal_ceiling_has_cells_with_lineage_and_a_verdict(built):
+    _, out, summary = built
+    c = _cell(summary, "ppi/probe_epoch=4/uniform/ceiling_auc_through_head/pt")
+    assert c["mean"] == pytest.approx(0.7 + 0.02 * 2) and c["n"] == 5 and c["ci_low"] > 0.5
+    assert c["runs"][0] == {"seed": 0, "pt_run": "results/ppi/pretrain/uniform-full-s0", "ft_run": "results/ppi/pretrain/uniform-full-s0"}
+    assert _cell(summary, "ppi/probe_epoch=1/uniform/ceiling_stability_through_head/pt")["mean"] == pytest.approx(0.2)
+    readme = (out / "README.md").read_text()
+    assert "Signal ceiling (PPI)" in readme and "At MetaFT 100/100, epoch 4: through-head ceiling AUC 0.740" in readme
+    assert "the signal exists (CI above 0.5)" in readme
 
 
 def test_summary_json_is_strict_and_deterministic(built, tmp_path):

@@ -1,0 +1,1 @@
+../../../../../metapt/ppi/probe.py
