@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> dict:
         eta = py + ["benchmarks.throughput", "--sizes", "tiny", "--steps", "2", "--warmup", "0", "--ecg-labels", "10", "--device", "cpu"]
     else:
         hyper = py + ["benchmarks.hyperstep", "--sizes", "embedded", "paper", "--rounds", "5", "--wall-steps", "50", "--wall-repeats", "2", "--device", "cuda"]
-        eta = py + ["benchmarks.throughput", "--sizes", "paper", "--steps", "20", "--device", "cuda"]
+        eta = py + ["benchmarks.throughput", "--sizes", "paper", "--steps", "20", "--ecg-labels", "10", "500", "--device", "cuda"]
     results: dict = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "smoke": args.smoke, "environment": environment()}
 
     def save() -> None:

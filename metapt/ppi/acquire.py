@@ -51,7 +51,7 @@ def fetch_bio(url: str = BIO_URL, data_dir: str | os.PathLike = "data/bio", sha2
             if sha256 is None:  # unpinned and unusable: do not trust it on the next call
                 got.path.unlink(missing_ok=True)
             raise
-    # The zip keeps the original; the extracted pickle (3.8 GB at full size) would otherwise be hashed and
+    # The zip keeps the original; the extracted pickle (4.1 GB at full size) would otherwise be hashed and
     # cached with the stage's output (docs/rehearsal.md). Also after a kill between conversion and here.
     shutil.rmtree(raw, ignore_errors=True)
     return FetchedBio(out, got.sha256, got.size)

@@ -216,7 +216,7 @@ def _pyg1_data_module() -> Iterator[None]:
 
 def save_legacy(attrs: dict[str, Tensor], slices: dict[str, Tensor], f: str | os.PathLike | BinaryIO) -> None:
     """Write ``(Data, slices)`` as PyG 1.0.3 did: a ``Data`` with its attributes in ``__dict__``, pickled with
-    torch's pre-zipfile serialization (what torch 1.0 wrote). Streams to ``f``: the full set is ≈ 3.8 GB."""
+    torch's pre-zipfile serialization (what torch 1.0 wrote). Streams to ``f``: the full set is ≈ 4.1 GB."""
     with _pyg1_data_module():
         torch.save((LegacyData(**attrs), slices), f, _use_new_zipfile_serialization=False)
 

@@ -64,7 +64,7 @@ def test_download_extract_convert_load_batch(tmp_path, server, zip_bytes, pt_byt
     assert (got.sha256, got.size) == (sha, len(zip_bytes))  # trust on first use: recorded for pinning
     tag = sha[:12]
     # the zip (the original, untouched) and the converted file only: the extracted pickle is removed once
-    # converted (3.8 GB at full size, which DVC would hash and cache with the stage's output)
+    # converted (4.1 GB at full size, which DVC would hash and cache with the stage's output)
     assert _leftovers(tmp_path) == ["bio_dataset.zip", f"bio_supervised_{tag}.pt"]
     assert (tmp_path / "bio_dataset.zip").read_bytes() == zip_bytes
     with zipfile.ZipFile(tmp_path / "bio_dataset.zip") as zf:
