@@ -129,3 +129,13 @@ def test_probe_settings_are_checked():
         PPIConfig.model_validate({**TINY, "pretrain": {**TINY["pretrain"], "probe": {"epochs": [1], "bootstrap": 1}}})
     with pytest.raises(ValueError, match="1-based"):
         PPIConfig.model_validate({**TINY, "pretrain": {**TINY["pretrain"], "probe": {"epochs": [0]}}})
+
+
+def test_ceiling_map_scores_every_budget_from_one_uniform_run_per_seed():
+    from metapt.ppi.ceiling_map import ceiling_map, table
+
+    rows = ceiling_map(900, [0, 1], epochs=1, bootstrap=0)
+    pools = [r for r in rows if r["pool"]]
+    assert len(pools) == 2 and {tuple(r["budget"]) for r in rows} >= {(100, 100)} | {tuple(pools[0]["budget"])}
+    assert all(0 <= r["auc_through_head"] <= 1 and 0 <= r["auc_fixed_head"] <= 1 for r in rows)
+    assert "(whole pool)" in table(rows) and "| 900 | 100/100 |" in table(rows)
