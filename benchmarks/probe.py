@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 
 import torch
-from torch.nn import functional as F
 from torch_geometric.data import Batch
 
 from benchmarks.hyperstep import SIZES, random_ego_graphs
@@ -39,8 +38,7 @@ def bench(size: str, device: torch.device, rounds: int, loop_tasks: int, ks: lis
     vecs = {k: {f"v{i}": [torch.randn(q.shape, generator=gen).to(device) for q in params] for i in range(k)} for k in ks}
 
     def per_task(b):
-        logits = p.pt_head(p.encoder(b))
-        return F.binary_cross_entropy_with_logits(logits, b.go_target_pretrain.view(len(logits), -1).float(), reduction="none").sum(0), b.num_graphs
+        return p.per_task_pt_loss(b), b.num_graphs
 
     def plain():
         torch.autograd.grad(per_task(batch)[0].sum(), params)

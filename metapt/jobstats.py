@@ -28,10 +28,11 @@ def write(started: float, cmd: str | None = None, root: Path = Path(".")) -> Pat
     """Record wall seconds since ``started`` and the peak RSS of this process and of its largest child (workers)."""
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    path = root / STATS_DIR / f"{_key(cmd or own_command())}.json"
+    cmd = cmd or own_command()
+    path = root / STATS_DIR / f"{_key(cmd)}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(json.dumps({"cmd": cmd or own_command(), "wall_s": time.time() - started, "peak_rss_mb": own,
+    tmp.write_text(json.dumps({"cmd": cmd, "wall_s": time.time() - started, "peak_rss_mb": own,
                                "child_peak_rss_mb": child, "end": time.time()}))
     os.replace(tmp, path)
     return path

@@ -134,11 +134,6 @@ def choose_lambda(x_tr: Tensor, y_tr: Tensor, x_val: Tensor, y_val: Tensor, grid
     return min(losses, key=lambda t: t[1])
 
 
-def val_grad_fixed_head(x_val: Tensor, y_val: Tensor, W: Tensor, params: Params) -> list[Tensor]:
-    """∂θ L_val with the head held at W (``x_val`` carries θ's graph)."""
-    return list(torch.autograd.grad(mean_bce(x_val, W, y_val), params))
-
-
 def val_grad_through_head(x_tr: Tensor, y_tr: Tensor, x_val: Tensor, y_val: Tensor, heads: LogisticHeads, params: Params) -> tuple[list[Tensor], list[Tensor]]:
     """(total, fixed-head) dL_val(θ, ψ*(θ))/dθ, ψ* the L2 logistic heads fitted on (x_tr, y_tr) (``heads``).
 

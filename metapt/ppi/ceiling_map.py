@@ -20,7 +20,7 @@ from metapt.config import load_params
 from metapt.io import write_json
 from metapt.ppi import synth
 from metapt.ppi.pretrain import pretrain
-from metapt.ppi.probe import signal_ceiling
+from metapt.ppi.probe import signal_ceilings
 from metapt.ppi.splits import make_splits, species_ids, with_ft_budget
 from metapt.stats import summarise
 
@@ -38,9 +38,8 @@ def ceiling_map(n_graphs: int, seeds: list[int], epochs: int, bootstrap: int = 0
     rows = []
     for seed in tqdm(seeds, desc=f"{n_graphs} graphs"):
         pt = pretrain("uniform", graphs, full, cfg, seed, truth=truth)
-        for b in budgets:
-            s = with_ft_budget(full, b)
-            r = signal_ceiling(pt.trainer.problem, graphs, full.meta_pt, s.ft_train, s.ft_val, truth, bootstrap=bootstrap, seed=seed)
+        metaft = {b: (s.ft_train, s.ft_val) for b in budgets for s in [with_ft_budget(full, b)]}
+        for b, r in signal_ceilings(pt.trainer.problem, graphs, full.meta_pt, metaft, truth, bootstrap=bootstrap, seed=seed).items():
             rows.append({"n_graphs": n_graphs, "seed": seed, "budget": list(b), "pool": b == pool,
                          **{k: r[k] for k in ("auc_fixed_head", "auc_through_head", "lam") if k in r},
                          **({"stability_through_head": r["stability_through_head"]} if "stability_through_head" in r else {})})

@@ -5,7 +5,9 @@ and co-training with PCGrad (PT and FT losses together); meta-learned task weigh
 downstream-agnostic meta-objective on held-out PT tasks (``agnostic``); re-PT sampling tasks by the
 weights a meta run learned (``task_selection``); PT on the planted helpful tasks only (``oracle``,
 synthetic data). FT-access settings: ``full`` (MetaFT = FT train/val), ``partial`` (a random 50 %),
-``heldout`` (the meta-objective uses 30 FT tasks; final FT and evaluation the other 10).
+``heldout`` (the meta-objective uses 30 FT tasks; final FT and evaluation the other 10). The MetaFT
+label-budget axis: columns ``full`` (at ``ft_budget``) and ``N=<n>`` (``grid.budgets``), each meta-PT'd and
+fine-tuned on its own FT data.
 """
 
 from metapt.domain import Domain, Method, RunGroup
@@ -33,6 +35,8 @@ DOMAIN = Domain(
                  comment="PPI, full FT access: the methods whose PT never sees FT data (one PT run serves every setting)."),
         RunGroup("access", axes={"method": "ppi.grid.access_methods", "seed": "seeds"}, fixed={"setting": "full"},
                  comment="PPI, full FT access: the methods whose PT sees FT data."),
+        RunGroup("budget", axes={"method": "ppi.grid.budget_methods", "labels": "ppi.grid.budgets", "seed": "seeds"}, fixed={"setting": "full"},
+                 comment="PPI, the MetaFT label-budget axis: meta-PT per extra budget (grid.budgets), fine-tuned on the same FT data."),
         RunGroup("setting", axes={"method": "ppi.grid.access_methods", "setting": "ppi.grid.settings", "seed": "setting_seeds"},
                  ft_params=("grid.settings",), comment="PPI, the other FT-access settings (partial, held-out tasks)."),
     ),
@@ -40,8 +44,8 @@ DOMAIN = Domain(
           "pretrain": "metapt.ppi.pretrain:pretrain_run", "finetune": "metapt.ppi.finetune:finetune_run",
           "evaluate": "metapt.ppi.evaluation:evaluation"},
     params={"acquire": ("data",), "preprocess": ("data",),
-            "pretrain": ("model", "pretrain", "ft_budget", "grid.heldout_fold", "/torch_threads", "/device"),
-            "finetune": ("finetune", "ft_seeds", "ft_budget", "grid.heldout_fold", "/torch_threads", "/device"),
+            "pretrain": ("model", "pretrain", "ft_budget", "grid.budgets", "grid.heldout_fold", "/torch_threads", "/device"),
+            "finetune": ("finetune", "ft_seeds", "ft_budget", "grid.budgets", "grid.heldout_fold", "/torch_threads", "/device"),
             "evaluate": ("/seeds", "/setting_seeds", "grid")},
     params_model="metapt.ppi.settings:PPIParams",
     encoder="metapt.ppi.model:encoder",
@@ -55,6 +59,11 @@ DOMAIN = Domain(
         {"gain": True, "quantity": "PPI: largest gain of meta over best baseline (AUROC points)", "paper": 3.9},
     ),
     truth_kinds={"helpful": "tab:green", "distractor": "tab:orange", "noise": "tab:grey"},
-    report_section="metapt.ppi.report:ceiling_section",
+    report_section="metapt.ppi.report:budget_section",
     standin="metapt.ppi.standin:build",
 )
+
+
+def budget_column(n_train: int) -> str:
+    """The report column of an extra MetaFT label budget (``ppi.grid.budgets``): ``N=<FT-train graphs>``."""
+    return f"N={n_train}"

@@ -53,29 +53,34 @@ def finetune_and_test(
     return out
 
 
-def task_sets(profile, run) -> list[str]:
-    """Which FT label sets this PT run is fine-tuned on: all 40 tasks, and/or the held-out fold's 10.
+def task_sets(profile, run) -> dict[str, tuple[str, tuple[int, int] | None]]:
+    """Which FT label sets this PT run is fine-tuned on, each with its FT-access kind and label budget.
 
-    A run whose PT never saw FT data serves every setting, so it is also fine-tuned on the held-out
-    tasks; a run meta-trained for the held-out setting is fine-tuned only there.
+    ``all``: the 40 tasks at ``ft_budget``; ``heldout``: the held-out fold's 10; ``N=<n>``: the 40 tasks at an
+    extra MetaFT budget (``ppi.grid.budgets``), on the same FT data MetaFT used, as the paper does. A run
+    whose PT never saw FT data serves every setting and budget; a run meta-trained for a setting or a
+    budget is fine-tuned only there.
     """
+    cfg = profile.ppi
+    if run.labels is not None:
+        return {col: ("full", b) for col, b in cfg.budgets(run.labels).items()}
     if run.setting == "heldout":
-        return ["heldout"]
-    if not DOMAIN.method(run.method).sees_ft_data and "heldout" in profile.ppi.grid.settings:
-        return ["all", "heldout"]
-    return ["all"]
+        return {"heldout": ("heldout", cfg.ft_budget)}
+    if DOMAIN.method(run.method).sees_ft_data:
+        return {"all": ("full", cfg.ft_budget)}
+    extra = {col: ("full", b) for col, b in cfg.budgets().items() if col != "full"}
+    return {"all": ("full", cfg.ft_budget), **({"heldout": ("heldout", cfg.ft_budget)} if "heldout" in cfg.grid.settings else {}), **extra}
 
 
 def finetune_run(profile, run, encoder: torch.nn.Module, *, device: torch.device, progress: bool, log_metrics) -> tuple[dict, dict]:
     """The finetune stage's body: every task set × FT mode × FT seed; scores and best-validation weights."""
     cfg = profile.ppi
-    graphs, splits, _ = load_processed()
-    splits = with_ft_budget(splits, cfg.ft_budget)
+    graphs, full, _ = load_processed()
     results, states = {}, {}
-    for name in task_sets(profile, run):
-        access = "heldout" if name == "heldout" else "full"
+    for name, (access, budget) in task_sets(profile, run).items():
         sink: dict[str, Any] = {}
-        results[name] = finetune_and_test(encoder, graphs, splits, cfg, access=access, fold=cfg.grid.heldout_fold, device=device, progress=progress, states=sink)
+        results[name] = finetune_and_test(encoder, graphs, with_ft_budget(full, budget), cfg, access=access, fold=cfg.grid.heldout_fold,
+                                          device=device, progress=progress, states=sink)
         states.update({f"{name}/{k}": v for k, v in sink.items()})
         for mode, ev in results[name].items():
             log_metrics({f"{name}/{mode}/test_hard_auroc": ev["test_hard"], f"{name}/{mode}/test_easy_auroc": ev["test_easy"]})

@@ -86,8 +86,13 @@ def pretrain(
     hooks: Sequence = (),
     device: torch.device | str = "cpu",
     progress: bool = False,
+    probe_metaft: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> PTOutcome:
-    """Pre-train a GIN with ``method``; returns the encoder and what the method learned."""
+    """Pre-train a GIN with ``method``; returns the encoder and what the method learned.
+
+    ``probe_metaft`` (column → MetaFT train/val indices) are the label budgets the signal-ceiling probe scores
+    against; None: the run's own MetaFT split, as column ``full``.
+    """
     device = torch.device(device)
     torch.manual_seed(seed)
     m = cfg.model
@@ -130,7 +135,8 @@ def pretrain(
     probe = None
     if cfg.pretrain.probe.epochs and _probes(method):
         pc = cfg.pretrain.probe
-        probe = CeilingProbe(problem, graphs, splits.meta_pt, mft_train, mft_val, truth, pc.epochs, spe, pc.bootstrap, pc.batch_size, seed)
+        metaft = probe_metaft if probe_metaft is not None else {"full": (mft_train, mft_val)}
+        probe = CeilingProbe(problem, graphs, splits.meta_pt, metaft, truth, pc.epochs, spe, pc.bootstrap, pc.batch_size, seed)
         all_hooks.append(probe)
     trainer_cls = CoTrainer if method.startswith("cotrain") else MetaPretrainer
     extra = {"pcgrad": method == "cotrain_pcgrad"} if method.startswith("cotrain") else {}
@@ -172,12 +178,16 @@ def _meta_for(method: str, n_tasks: int, truth: dict | None, learned: np.ndarray
 
 
 def pretrain_run(profile, run, *, checkpoint_dir: Path, hooks: Sequence, device: torch.device, progress: bool) -> PTResult:
-    """The pretrain stage's body for one declared run: PT, then the learned weights scored against the planted truth."""
+    """The pretrain stage's body for one declared run: PT (MetaFT at the run's label budget), then the learned weights scored
+    against the planted truth."""
     cfg = profile.ppi
-    graphs, splits, truth = load_processed()
-    splits = with_ft_budget(splits, cfg.ft_budget)
+    graphs, full, truth = load_processed()
+    (own,) = cfg.budgets(run.labels).values() if run.labels is not None else (cfg.ft_budget,)
+    splits = with_ft_budget(full, own)
+    # uniform PT reads no FT labels, so its probe scores the PT tasks against MetaFT at every budget of the axis
+    probe_metaft = {col: metaft_indices(with_ft_budget(full, b), run.setting) for col, b in cfg.budgets().items()}
     pt = pretrain(run.method, graphs, splits, cfg, run.seed, access=run.setting, fold=cfg.grid.heldout_fold, truth=truth,
-                  checkpoint_dir=checkpoint_dir, hooks=hooks, device=device, progress=progress)
+                  checkpoint_dir=checkpoint_dir, hooks=hooks, device=device, progress=progress, probe_metaft=probe_metaft)
     log, arrays = dict(pt.log), {}
     metrics = {"pt_wall_s": log.pop("pt_wall_s")}  # to MLflow: a wall time in a DVC output would change its hash on every run
     if pt.weights is not None:

@@ -14,11 +14,10 @@ deterministic function of θ and the data; all resamples share one pass over the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from metapt.engine.alignment import choose_lambda, fit_l2_logistic, rank_stability, task_alignments, val_grad_through_head
 from metapt.engine.hypergrad import module_modes
@@ -46,45 +45,53 @@ def signal_ceiling(problem: MultitaskPPI, graphs: Sequence, pt_idx: np.ndarray, 
     ``bootstrap`` > 1 resamples (MetaFT-train, MetaFT-val) with replacement that many times, with the L2
     strength chosen once on the real MetaFT-val loss (a resampled val split repeats its examples).
     """
+    return signal_ceilings(problem, graphs, pt_idx, {"": (metaft_train, metaft_val)}, truth, bootstrap, seed, batch_size, device)[""]
+
+
+def signal_ceilings(problem: MultitaskPPI, graphs: Sequence, pt_idx: np.ndarray, metaft: Mapping[str, tuple[np.ndarray, np.ndarray]],
+                    truth: dict | None = None, bootstrap: int = 0, seed: int = 0, batch_size: int = 256,
+                    device: torch.device | str = "cpu") -> dict[str, dict]:
+    """:func:`signal_ceiling` for several MetaFT splits (label budgets) at once: one double backward over the PT set serves all."""
     device = torch.device(device)
     enc, head = problem.encoder, problem.pt_head
     params = [p for p in enc.parameters() if p.requires_grad]
-    rng = np.random.default_rng(seed)
-    draws = [(metaft_train, metaft_val)] + [(rng.choice(metaft_train, len(metaft_train)), rng.choice(metaft_val, len(metaft_val)))
-                                            for _ in range(bootstrap)]
     vectors, info = {}, {}
     with module_modes([enc, head], train=False):
-        for i, (tr, va) in enumerate(draws):
-            x_tr, y_tr = _ft_tensors(problem, graphs, tr, device)
-            x_va, y_va = _ft_tensors(problem, graphs, va, device)
-            if i == 0:
-                lam, val_loss = choose_lambda(x_tr.detach(), y_tr, x_va.detach(), y_va)
-            heads = fit_l2_logistic(x_tr.detach(), y_tr, lam)
-            total, fixed = val_grad_through_head(x_tr, y_tr, x_va, y_va, heads, params)
-            vectors[f"through_head/{i}"] = total
-            if i == 0:
-                vectors["fixed_head"] = fixed
-                info.update(lam=lam, metaft_val_loss=val_loss, newton_iterations=heads.iterations)
-        cols = problem.pt_columns.to(device)
-
+        for key, (metaft_train, metaft_val) in metaft.items():
+            rng = np.random.default_rng(seed)
+            draws = [(metaft_train, metaft_val)] + [(rng.choice(metaft_train, len(metaft_train)), rng.choice(metaft_val, len(metaft_val)))
+                                                    for _ in range(bootstrap)]
+            for i, (tr, va) in enumerate(draws):
+                x_tr, y_tr = _ft_tensors(problem, graphs, tr, device)
+                x_va, y_va = _ft_tensors(problem, graphs, va, device)
+                if i == 0:
+                    lam, val_loss = choose_lambda(x_tr.detach(), y_tr, x_va.detach(), y_va)
+                heads = fit_l2_logistic(x_tr.detach(), y_tr, lam)
+                total, fixed = val_grad_through_head(x_tr, y_tr, x_va, y_va, heads, params)
+                vectors[(key, "through_head", i)] = total
+                if i == 0:
+                    vectors[(key, "fixed_head", 0)] = fixed
+                    info[key] = dict(lam=lam, metaft_val_loss=val_loss, newton_iterations=heads.iterations,
+                                     n_metaft=[int(len(metaft_train)), int(len(metaft_val))])
         def per_task(batch):
-            logits = head(enc(batch))
-            target = batch.go_target_pretrain.view(len(logits), -1)[:, cols].to(logits.dtype)
-            return F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(0), batch.num_graphs
+            return problem.per_task_pt_loss(batch), batch.num_graphs
 
         scores = {k: v.cpu().numpy() for k, v in task_alignments(per_task, params, _batches(graphs, pt_idx, batch_size, device), vectors).items()}
-    out = {**info, "n_metaft": [int(len(metaft_train)), int(len(metaft_val))], "scores_fixed_head": scores["fixed_head"].tolist(),
-           "scores_through_head": scores["through_head/0"].tolist()}
+    helpful = None if truth is None else np.asarray(truth["helpful_mask"], dtype=bool)[problem.pt_columns.numpy()]
+    return {key: _summary(info[key], {(obj, i): v for (k, obj, i), v in scores.items() if k == key}, bootstrap, helpful) for key in metaft}
+
+
+def _summary(info: dict, scores: dict, bootstrap: int, helpful: np.ndarray | None) -> dict:
+    out = {**info, "scores_fixed_head": scores["fixed_head", 0].tolist(), "scores_through_head": scores["through_head", 0].tolist()}
     if bootstrap > 1:
-        out["stability_through_head"] = rank_stability([scores[f"through_head/{i}"] for i in range(1, bootstrap + 1)])
-    if truth is not None:
+        out["stability_through_head"] = rank_stability([scores["through_head", i] for i in range(1, bootstrap + 1)])
+    if helpful is not None:
         from sklearn.metrics import roc_auc_score
 
-        helpful = np.asarray(truth["helpful_mask"], dtype=bool)[problem.pt_columns.numpy()]
-        out["auc_fixed_head"] = float(roc_auc_score(helpful, scores["fixed_head"]))
-        out["auc_through_head"] = float(roc_auc_score(helpful, scores["through_head/0"]))
+        out["auc_fixed_head"] = float(roc_auc_score(helpful, scores["fixed_head", 0]))
+        out["auc_through_head"] = float(roc_auc_score(helpful, scores["through_head", 0]))
         if bootstrap:
-            out["auc_through_head_bootstrap"] = [float(roc_auc_score(helpful, scores[f"through_head/{i}"])) for i in range(1, bootstrap + 1)]
+            out["auc_through_head_bootstrap"] = [float(roc_auc_score(helpful, scores["through_head", i])) for i in range(1, bootstrap + 1)]
     return out
 
 
@@ -92,16 +99,16 @@ SUMMARY_KEYS = ("auc_fixed_head", "auc_through_head", "stability_through_head", 
 
 
 class CeilingProbe:
-    """Hook: :func:`signal_ceiling` at the end of the chosen PT epochs, on the run's own MetaFT split.
+    """Hook: :func:`signal_ceilings` at the end of the chosen PT epochs, on MetaFT at each label budget (``metaft``: column → split).
 
     Journaled with each checkpoint (``metapt.engine.JournaledHook``), so a resumed run keeps the epochs it
     probed before the kill. The probe draws no random numbers from torch (eval mode) and the global RNG
     state is restored around it anyway, so a probed run's weights equal an unprobed one's.
     """
 
-    def __init__(self, problem: MultitaskPPI, graphs: Sequence, pt_idx: np.ndarray, metaft_train: np.ndarray, metaft_val: np.ndarray,
+    def __init__(self, problem: MultitaskPPI, graphs: Sequence, pt_idx: np.ndarray, metaft: Mapping[str, tuple[np.ndarray, np.ndarray]],
                  truth: dict | None, epochs: Sequence[int], steps_per_epoch: int, bootstrap: int = 0, batch_size: int = 256, seed: int = 0):
-        self.problem, self.graphs, self.pt_idx, self.mft = problem, graphs, pt_idx, (metaft_train, metaft_val)
+        self.problem, self.graphs, self.pt_idx, self.metaft = problem, graphs, pt_idx, dict(metaft)
         self.truth, self.epochs, self.spe = truth, set(epochs), steps_per_epoch
         self.bootstrap, self.batch_size, self.seed = bootstrap, batch_size, seed
         self.per_epoch: list[dict] = []
@@ -112,10 +119,11 @@ class CeilingProbe:
             return
         state = torch.get_rng_state()
         device = next(self.problem.encoder.parameters()).device
-        res = signal_ceiling(self.problem, self.graphs, self.pt_idx, *self.mft, truth=self.truth, bootstrap=self.bootstrap,
-                             seed=1000 * self.seed + epoch, batch_size=self.batch_size, device=device)
+        res = signal_ceilings(self.problem, self.graphs, self.pt_idx, self.metaft, truth=self.truth, bootstrap=self.bootstrap,
+                              seed=1000 * self.seed + epoch, batch_size=self.batch_size, device=device)
         torch.set_rng_state(state)
-        self.per_epoch.append({"epoch": epoch, "step": record.step, **{k: res[k] for k in SUMMARY_KEYS if k in res}})
+        for column, r in res.items():
+            self.per_epoch.append({"epoch": epoch, "step": record.step, "column": column, **{k: r[k] for k in SUMMARY_KEYS if k in r}})
 
     def state_dict(self) -> dict:
         return {"per_epoch": [dict(e) for e in self.per_epoch]}

@@ -39,10 +39,14 @@ class MultitaskPPI(BilevelProblem):
     def full(cls, encoder: GIN, n_pt_tasks: int, n_ft_tasks: int, meta: MetaParameterisation | None = None) -> "MultitaskPPI":
         return cls(encoder, torch.arange(n_pt_tasks), torch.arange(n_ft_tasks), meta=meta)
 
-    def pt_loss(self, batch) -> torch.Tensor:
+    def per_task_pt_loss(self, batch) -> torch.Tensor:
+        """[|pt_columns|] BCE summed over the batch's graphs: the per-task losses the weights multiply (and the probe differentiates)."""
         logits = self.pt_head(self.encoder(batch))
         target = batch.go_target_pretrain.view(len(logits), -1)[:, self.pt_columns.to(logits.device)].to(logits.dtype)
-        return self.meta(F.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(0))
+        return F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(0)
+
+    def pt_loss(self, batch) -> torch.Tensor:
+        return self.meta(self.per_task_pt_loss(batch) / batch.num_graphs)
 
     def meta_labels(self, batch) -> torch.Tensor:
         source = batch.go_target_downstream if self.meta_target == "downstream" else batch.go_target_pretrain

@@ -5,12 +5,12 @@ Pure pydantic: ``params.yaml`` is checked without importing torch_geometric.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
 from metapt.engine.config import MetaLoopConfig
-from metapt.ppi.domain import DOMAIN
+from metapt.ppi.domain import DOMAIN, budget_column
 from metapt.settings import FTConfig, Strict
 
 
@@ -78,6 +78,16 @@ class PPIGrid(Strict):
     access_methods: list[Literal[DOMAIN.grid_methods(sees_ft_data=True)]] = ["cotrain", "cotrain_pcgrad", "meta"]
     settings: list[Literal["partial", "heldout"]] = ["partial", "heldout"]
     heldout_fold: int = Field(0, ge=0, lt=4)
+    budgets: list[Annotated[int, Field(ge=2)]] = Field(
+        [], description="the MetaFT label-budget axis beside ft_budget: FT-train graphs per column N=<n> (FT val: a fifth of that, "
+        "never fewer than ft_budget's); budget_methods meta-train at each, every access-free run is fine-tuned at each (docs/ppi_signal.md)")
+    budget_methods: list[Literal[DOMAIN.grid_methods(sees_ft_data=True)]] = ["meta"]
+
+    @model_validator(mode="after")
+    def _distinct_budgets(self) -> "PPIGrid":
+        if len(set(self.budgets)) != len(self.budgets):
+            raise ValueError(f"budgets: each names a column N=<n> and must differ, got {self.budgets}")
+        return self
 
 
 class PPIParams(PPIConfig):
@@ -89,3 +99,15 @@ class PPIParams(PPIConfig):
         if "oracle" in self.grid.methods and self.data.source != "synthetic":
             raise ValueError("grid.methods: 'oracle' needs planted ground truth, i.e. data.source: synthetic")
         return self
+
+    def budgets(self, labels: int | None = None) -> dict[str, tuple[int, int] | None]:
+        """Column → MetaFT (train, val) graphs: ``full`` is ``ft_budget`` (None: the paper's splits), then ``N=<n>`` per
+        extra budget, whose val is a fifth of n (the ratio 2,000 / 400), never fewer than ft_budget's val.
+
+        With ``labels`` (a run meta-trained at that budget) only its own column.
+        """
+        floor = self.ft_budget[1] if self.ft_budget is not None else 1
+        extra = {budget_column(n): (n, max(n // 5, floor)) for n in self.grid.budgets}
+        if labels is not None:
+            return {budget_column(labels): extra[budget_column(labels)]}
+        return {"full": self.ft_budget, **extra}

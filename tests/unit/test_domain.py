@@ -24,7 +24,7 @@ def test_run_names_and_folders_are_the_pipelines():
 def test_the_grid_is_what_the_profile_declares():
     tiny = load_params(ROOT / "params.yaml").profiles["tiny"]
     ppi = [r.name for r in domain("ppi").runs(tiny)]
-    assert ppi == ["no_pt-full-s0", "uniform-full-s0", "meta-full-s0", "meta-heldout-s0"]
+    assert ppi == ["no_pt-full-s0", "uniform-full-s0", "meta-full-s0", "meta-full-N150-s0", "meta-heldout-s0"]
     ecg = [r.name for r in domain("ecg").runs(tiny)]
     assert ecg == ["no_pt-s0", "simclr-s0", "meta_simclr-N10-s0"]
 

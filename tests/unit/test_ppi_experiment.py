@@ -139,3 +139,45 @@ def test_ceiling_map_scores_every_budget_from_one_uniform_run_per_seed():
     assert len(pools) == 2 and {tuple(r["budget"]) for r in rows} >= {(100, 100)} | {tuple(pools[0]["budget"])}
     assert all(0 <= r["auc_through_head"] <= 1 and 0 <= r["auc_fixed_head"] <= 1 for r in rows)
     assert "(whole pool)" in table(rows) and "| 900 | 100/100 |" in table(rows)
+
+
+def test_the_probe_scores_every_budget_in_one_pass_as_it_would_one_at_a_time():
+    """signal_ceilings: several MetaFT budgets share the PT pass; each equals its own signal_ceiling (the same numbers)."""
+    from metapt.ppi.model import GIN
+    from metapt.ppi.probe import signal_ceiling, signal_ceilings
+    from metapt.ppi.problem import MultitaskPPI
+
+    graphs, truth = synth.generate(synth.preset("discriminating", n_graphs=200, n_pt_tasks=16), seed=0)
+    torch.manual_seed(0)
+    problem = MultitaskPPI.full(GIN(2, 16, 0.2), 16, 40)
+    full = make_splits(species_ids(graphs))
+    metaft = {col: (s.ft_train, s.ft_val) for col, s in (("full", with_ft_budget(full, (30, 10))), ("N=90", with_ft_budget(full, (90, 18))))}
+    both = signal_ceilings(problem, graphs, full.meta_pt, metaft, truth, bootstrap=2, seed=3, batch_size=64)
+    for col, (tr, va) in metaft.items():
+        one = signal_ceiling(problem, graphs, full.meta_pt, tr, va, truth, bootstrap=2, seed=3, batch_size=64)
+        assert both[col]["n_metaft"] == [len(tr), len(va)]
+        np.testing.assert_allclose(both[col]["scores_through_head"], one["scores_through_head"], rtol=1e-10, atol=1e-14)
+        assert both[col]["auc_through_head"] == one["auc_through_head"] and both[col]["lam"] == one["lam"]
+    assert both["full"]["scores_through_head"] != both["N=90"]["scores_through_head"]
+    # the budgets are nested: with_ft_budget draws one permutation, so the larger MetaFT holds the smaller
+    assert set(metaft["full"][0]) <= set(metaft["N=90"][0]) and set(metaft["full"][1]) <= set(metaft["N=90"][1])
+
+
+def test_the_budget_axis_declares_its_columns_runs_and_ft_data():
+    from metapt.config import load_params
+    from metapt.ppi.domain import DOMAIN
+    from metapt.ppi.finetune import task_sets
+    from metapt.ppi.settings import PPIGrid
+
+    tiny = load_params().profiles["tiny"]
+    assert tiny.ppi.budgets() == {"full": (40, 20), "N=150": (150, 30)}  # val: a fifth of 150, never fewer than ft_budget's 20
+    budget_runs = [r for r in DOMAIN.runs(tiny) if r.labels is not None]
+    assert [r.name for r in budget_runs] == ["meta-full-N150-s0"] and budget_runs[0].pretrain_dir.name == "meta-full-N150-s0"
+    by_name = {r.name: r for r in DOMAIN.runs(tiny)}
+    assert task_sets(tiny, budget_runs[0]) == {"N=150": ("full", (150, 30))}  # final FT on the FT data it meta-learned from
+    assert task_sets(tiny, by_name["uniform-full-s0"]) == {"all": ("full", (40, 20)), "heldout": ("heldout", (40, 20)), "N=150": ("full", (150, 30))}
+    assert task_sets(tiny, by_name["meta-full-s0"]) == {"all": ("full", (40, 20))}
+    with pytest.raises(ValueError, match="must differ"):
+        PPIGrid.model_validate({"budgets": [500, 500]})
+    with pytest.raises(ValueError, match="budget_methods"):
+        PPIGrid.model_validate({"budget_methods": ["uniform"]})
