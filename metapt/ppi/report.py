@@ -192,8 +192,10 @@ def plot_budget_map(budgets: dict, ft: dict, mode: str | None, metas: list[str],
 
 
 def _line(ax, x: list, cells: list[dict], label: str) -> None:
+    """Mean with its 95% CI; each further series on an axis is nudged sideways on the log axis so the bars do not overlap."""
     if not cells:
         return
+    x = [v * 1.04 ** len(ax.lines) for v in x]
     y = [c["mean"] for c in cells]
     lo = [c["mean"] - c["ci_low"] if isnum(c["ci_low"]) else 0.0 for c in cells]
     hi = [c["ci_high"] - c["mean"] if isnum(c["ci_high"]) else 0.0 for c in cells]
