@@ -100,7 +100,8 @@ def _module(ref: str) -> str:
 def stage_code(kind: str, d: Domain | None) -> list[str]:
     """The files a stage kind of a domain runs (``d`` None: the report)."""
     if d is None:
-        return closure(["metapt.report"] + [f"metapt.{x.name}.domain" for x in domains()], ["stages/report.py"])
+        sections = [_module(x.report_section) for x in domains() if x.report_section]  # resolved by name: no static import reaches them
+        return closure(["metapt.report"] + [f"metapt.{x.name}.domain" for x in domains()] + sections, ["stages/report.py"])
     entry = ["metapt.config", "metapt.pipeline", f"metapt.{d.name}.domain", _module(d.params_model), _module(d.code[kind])]
     if kind == "finetune":
         entry.append(_module(d.encoder))

@@ -1,0 +1,1 @@
+../../../../../metapt/digits/report.py

@@ -1,0 +1,1 @@
+../../../../../metapt/ppi/report.py
