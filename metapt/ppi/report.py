@@ -163,7 +163,7 @@ def plot_budget_map(budgets: dict, ft: dict, mode: str | None, metas: list[str],
             y = [100 * p[1]["gap_closed"] for p in pts]
             lo = [y_ - 100 * p[1]["plain_delta_ci_low"] / p[1]["gap"] for y_, p in zip(y, pts)]
             hi = [100 * p[1]["plain_delta_ci_high"] / p[1]["gap"] - y_ for y_, p in zip(y, pts)]
-            axes[0].errorbar(x, y, yerr=[lo, hi], marker="o", capsize=3, label=m)
+            axes[0].errorbar([v * 1.04 ** len(axes[0].lines) for v in x], y, yerr=[lo, hi], marker="o", capsize=3, label=m)
     axes[0].axhline(0, color="grey", lw=0.8)
     axes[0].axhline(50, color="tab:green", lw=0.8, ls=":", label="50 % of the gap")
     axes[0].set(ylabel=f"gap closed, % ({METRIC}, {mode} FT)", title="meta vs the uniform → oracle gap")
