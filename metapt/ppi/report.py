@@ -20,6 +20,8 @@ from pathlib import Path
 from metapt.plotting import plt, save_figure
 from metapt.records import EvalRow, Evaluation
 from metapt.report.cells import Layout, Section, domain_cells, isnum, make_cell
+from metapt.report.figures import errorbar_cells
+from metapt.report.tables import format_cell
 
 QUANTITIES = {"auc_fixed_head": "ceiling AUC, fixed head", "auc_through_head": "ceiling AUC, through the head",
               "stability_through_head": "bootstrap rank stability"}
@@ -27,9 +29,7 @@ METRIC = "test_hard_auroc"
 
 
 def _ci(c: dict | None) -> str:
-    if c is None or not isnum(c["mean"]):
-        return "–"
-    return f"{c['mean']:.3f}" + (f" [{c['ci_low']:.3f}, {c['ci_high']:.3f}]" if isnum(c["ci_low"]) else "") + f" (n={c['n']})"
+    return "–" if c is None else format_cell(c)
 
 
 def _budgets(evaluation: Evaluation, layout: Layout) -> dict[str, tuple[int, int] | None]:
@@ -118,11 +118,16 @@ def budget_section(evaluation: Evaluation, layout: Layout, root: Path, folder: P
     return Section("MetaFT label budget and the signal ceiling (PPI)", "\n".join(lines), ceiling + weights, figures)
 
 
-def _gap(c: dict | None) -> str:
+def _gap_share(c: dict | None) -> tuple[float, float, float] | None:
+    """(share, CI low, CI high) in %: the gap closed, and the paired CI of meta − plain divided by the gap."""
     if c is None or c.get("gap_closed") is None or not isnum(c.get("gap")):
-        return "–"
-    lo, hi = c["plain_delta_ci_low"] / c["gap"], c["plain_delta_ci_high"] / c["gap"]
-    return f"{100 * c['gap_closed']:+.0f} % [{100 * lo:+.0f}, {100 * hi:+.0f}]"
+        return None
+    return 100 * c["gap_closed"], 100 * c["plain_delta_ci_low"] / c["gap"], 100 * c["plain_delta_ci_high"] / c["gap"]
+
+
+def _gap(c: dict | None) -> str:
+    share = _gap_share(c)
+    return "–" if share is None else "{:+.0f} % [{:+.0f}, {:+.0f}]".format(*share)
 
 
 def _signal(ceil: dict | None, epoch: int | None) -> str:
@@ -157,13 +162,9 @@ def plot_budget_map(budgets: dict, ft: dict, mode: str | None, metas: list[str],
         return None
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     for m in metas:
-        pts = [(xs[col], c) for col in xs for c in [ft.get((col, m, mode))] if c and c.get("gap_closed") is not None]
+        pts = [(xs[col], share) for col in xs for share in [_gap_share(ft.get((col, m, mode)))] if share is not None]
         if pts:
-            x = [p[0] for p in pts]
-            y = [100 * p[1]["gap_closed"] for p in pts]
-            lo = [y_ - 100 * p[1]["plain_delta_ci_low"] / p[1]["gap"] for y_, p in zip(y, pts)]
-            hi = [100 * p[1]["plain_delta_ci_high"] / p[1]["gap"] - y_ for y_, p in zip(y, pts)]
-            axes[0].errorbar([v * 1.04 ** len(axes[0].lines) for v in x], y, yerr=[lo, hi], marker="o", capsize=3, label=m)
+            _line(axes[0], [x for x, _ in pts], [{"mean": y, "ci_low": lo, "ci_high": hi} for _, (y, lo, hi) in pts], label=m)
     axes[0].axhline(0, color="grey", lw=0.8)
     axes[0].axhline(50, color="tab:green", lw=0.8, ls=":", label="50 % of the gap")
     axes[0].set(ylabel=f"gap closed, % ({METRIC}, {mode} FT)", title="meta vs the uniform → oracle gap")
@@ -195,8 +196,4 @@ def _line(ax, x: list, cells: list[dict], label: str) -> None:
     """Mean with its 95% CI; each further series on an axis is nudged sideways on the log axis so the bars do not overlap."""
     if not cells:
         return
-    x = [v * 1.04 ** len(ax.lines) for v in x]
-    y = [c["mean"] for c in cells]
-    lo = [c["mean"] - c["ci_low"] if isnum(c["ci_low"]) else 0.0 for c in cells]
-    hi = [c["ci_high"] - c["mean"] if isnum(c["ci_high"]) else 0.0 for c in cells]
-    ax.errorbar(x, y, yerr=[lo, hi], marker="o", capsize=3, label=label)
+    errorbar_cells(ax, [v * 1.04 ** len(ax.lines) for v in x], cells, label)

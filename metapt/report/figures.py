@@ -215,6 +215,13 @@ def plot_warp_std(runs: list[tuple[PTSummary, PhiTrajectory]], domain: str = "")
 
 # ---- (e) the headline metric against the label budget ------------------------------------------
 
+def errorbar_cells(ax, x: list, cells: list[dict], label: str) -> None:
+    """Each cell's mean with its 95% CI (no bar where the CI is undefined, e.g. one seed)."""
+    lo = [c["mean"] - c["ci_low"] if isnum(c["ci_low"]) else 0.0 for c in cells]
+    hi = [c["ci_high"] - c["mean"] if isnum(c["ci_high"]) else 0.0 for c in cells]
+    ax.errorbar(x, [c["mean"] for c in cells], yerr=[lo, hi], marker="o", capsize=3, label=label)
+
+
 def plot_metric_vs_n(cells: list[dict], layout: Layout, mode: str, metric: str | None = None):
     """The headline metric against the label budget N per row, mean with 95% CI (rows that learned
     from fewer labels than they fine-tuned on are in the tables, not here)."""
@@ -226,10 +233,7 @@ def plot_metric_vs_n(cells: list[dict], layout: Layout, mode: str, metric: str |
     fig, ax = plt.subplots(figsize=(6, 4))
     for m in layout.row_order({c["method"] for c in cells}):
         mc = sorted((c for c in cells if c["method"] == m), key=lambda c: layout.ft_labels(c["setting"]))
-        mean = np.array([c["mean"] for c in mc])
-        lo = np.array([c["mean"] - c["ci_low"] if isnum(c["ci_low"]) else 0.0 for c in mc])
-        hi = np.array([c["ci_high"] - c["mean"] if isnum(c["ci_high"]) else 0.0 for c in mc])
-        ax.errorbar([layout.ft_labels(c["setting"]) for c in mc], mean, yerr=[lo, hi], marker="o", capsize=3, label=m)
+        errorbar_cells(ax, [layout.ft_labels(c["setting"]) for c in mc], mc, label=m)
     ns = sorted({layout.ft_labels(c["setting"]) for c in cells})
     ax.set_xscale("log")
     ax.minorticks_off()
