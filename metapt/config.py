@@ -39,6 +39,21 @@ class ProfileBase(_Strict):
     torch_threads: int = Field(1, ge=1, description="intra-op threads per job: jobs run in parallel")
     device: Literal["cpu", "cuda", "auto"] = "cpu"
 
+    @model_validator(mode="after")
+    def _reused_runs_exist(self) -> "ProfileBase":
+        """A learn-then-re-PT run reads another run's PT output (``Method.reuses``): that run must be in the grid."""
+        for d in domains.domains():
+            if not hasattr(self, d.name):
+                continue
+            runs = d.runs(self)
+            for g in d.groups:
+                for r in g.expand(d.name, self):
+                    src = d.source(r)
+                    if src is not None and src not in runs:
+                        raise ValueError(f"{d.name} run {r.name} reads the PT output of {src.name}, which the grid does not declare: "
+                                         f"each run of {', '.join(g.axes.values())} needs its {src.method!r} run")
+        return self
+
 
 def _profile_model() -> type[ProfileBase]:
     """A profile: the shared keys plus one section per declared domain, each with that domain's schema."""
@@ -107,7 +122,8 @@ def describe(err: ValidationError, root: type[BaseModel] = Params, source: str =
             allowed = ", ".join(sorted(owner.model_fields)) if owner else "?"
             lines.append(f"{source}: {key}: unknown key; allowed keys here: {allowed}")
         else:
-            lines.append(f"{source}: {key}: {e['msg']} (got {e.get('input')!r})")
+            got = "" if isinstance(e.get("input"), dict) else f" (got {e.get('input')!r})"  # a whole section says nothing
+            lines.append(f"{source}: {key}: {e['msg']}{got}")
     return "\n".join(lines)
 
 

@@ -36,7 +36,13 @@ class Method:
     pretrains: bool = True  # False for no PT: FT starts from the seeded random initialisation
     plain: str | None = None  # the same PT without meta-learning (the cost ratio's denominator)
     in_graph: bool = True  # False: needs inputs the stage graph has no edge for (trial runners only)
+    reuses: str | None = None  # learn, then re-PT: its PT reads the PT output of this method's run (same seed, setting, budget)
     description: str = ""
+
+    @property
+    def meta_learned(self) -> bool:
+        """Its PT uses a learned φ, learned here or by the run it reuses: a subject of the report's paired tests."""
+        return self.learns_phi or self.reuses is not None
 
 
 @dataclass(frozen=True)
@@ -129,7 +135,14 @@ class Domain:
 
     def grid_methods(self, sees_ft_data: bool) -> tuple[str, ...]:
         """The methods a grid axis may list: pre-trained, in the graph, and seeing FT data in PT or not."""
-        return tuple(m.name for m in self.methods if m.pretrains and m.in_graph and m.sees_ft_data == sees_ft_data)
+        return tuple(m.name for m in self.methods if m.pretrains and m.in_graph and m.reuses is None and m.sees_ft_data == sees_ft_data)
+
+    def source(self, run: Run) -> Run | None:
+        """The run whose PT output ``run``'s PT reads (``Method.reuses``), or None."""
+        from dataclasses import replace
+
+        reuses = self.method(run.method).reuses if not str(run.method).startswith("${") else None
+        return replace(run, method=reuses) if reuses else None
 
     def runs(self, profile: Profile) -> list[Run]:
         """Every run the profile's grid declares, in group order; each has an FT job, and a PT job if it pre-trains."""

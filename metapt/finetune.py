@@ -146,6 +146,22 @@ def _evaluate_tests(encoder, head, tests, collate, select, prepare, inputs):
     return scores, per_task
 
 
+class TensorPairs:
+    """(features, labels) rows as a dataset whose batches are two indexings (``BatchStream`` calls ``gather``)."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor):
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.x[i], self.y[i]
+
+    def gather(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.x[idx], self.y[idx]
+
+
 class _Features(nn.Module):
     """Stands in for the frozen encoder once its features are computed."""
 
@@ -169,10 +185,9 @@ def _linear_eval(encoder, head, train, val, tests, collate, select, cfg, seed, p
                 b = prepare(stream.batch(i))
                 feats.append(encoder(inputs(b)))
                 ys.append(select(b).float())
-        x, y = torch.cat(feats), torch.cat(ys)
-        return [(x[i], y[i]) for i in range(len(x))]
+        return TensorPairs(torch.cat(feats), torch.cat(ys))
 
-    stack = lambda items: tuple(torch.stack(t) for t in zip(*items))  # noqa: E731
+    stack = lambda items: tuple(torch.stack(t) for t in zip(*items))  # noqa: E731  (unused: TensorPairs gathers)
     frozen = _Features(encoder.out_dim)
     head_only_cfg = cfg.model_copy(update={"mode": "full", "dropout": None})
     return finetune(

@@ -171,7 +171,8 @@ def _group_stages(d: Domain, g: RunGroup) -> dict[str, dict]:
     code = lambda kind: str(CODE / f"{kind}_{d.name}")  # noqa: E731
     out: dict[str, dict] = {}
     if d.pretrains(g):
-        out[f"pretrain_{d.name}{suffix}"] = _stage(_cmd("pretrain", d, t), [code("pretrain"), str(processed_dir(d.name))],
+        source = d.source(t)  # learn, then re-PT: the run whose learned φ this PT reads
+        out[f"pretrain_{d.name}{suffix}"] = _stage(_cmd("pretrain", d, t), [code("pretrain"), str(processed_dir(d.name))] + ([str(source.pretrain_dir)] if source else []),
                                                    d.params_keys("pretrain"), [str(t.pretrain_dir)], "pretrain", matrix)
     deps = [code("finetune"), str(processed_dir(d.name))] + ([str(t.pretrain_dir)] if d.pretrains(g) else [])
     out[f"finetune_{d.name}{suffix}"] = _stage(_cmd("finetune", d, t), deps, d.params_keys("finetune", g), [str(t.finetune_dir)], "finetune", matrix)

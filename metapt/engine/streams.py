@@ -36,7 +36,10 @@ class BatchStream:
         return self._permutation(epoch)[k * self.batch_size : (k + 1) * self.batch_size]
 
     def batch(self, i: int) -> Any:
-        return self.collate([self.dataset[int(j)] for j in self.indices(i)])
+        """Batch ``i``; a dataset with ``gather(indices)`` (tensors) builds it in one indexing, not item by item."""
+        idx = self.indices(i)
+        gather = getattr(self.dataset, "gather", None)
+        return gather(idx) if gather is not None else self.collate([self.dataset[int(j)] for j in idx])
 
     def take(self, k: int) -> list[Any]:
         """The next ``k`` batches; advances the stream."""

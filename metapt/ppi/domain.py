@@ -2,8 +2,8 @@
 
 Methods (Hu et al.'s supervised PT and the paper's Table 1): no PT; uniform multitask PT; co-training
 and co-training with PCGrad (PT and FT losses together); meta-learned task weights (``meta``); the
-downstream-agnostic meta-objective on held-out PT tasks (``agnostic``); re-PT sampling tasks by the
-weights a meta run learned (``task_selection``); PT on the planted helpful tasks only (``oracle``,
+downstream-agnostic meta-objective on held-out PT tasks (``agnostic``); learn, then PT again from scratch on
+the tasks a meta run weighted highest (``task_selection``, at every budget where meta runs); PT on the planted helpful tasks only (``oracle``,
 synthetic data). FT-access settings: ``full`` (MetaFT = FT train/val), ``partial`` (a random 50 %),
 ``heldout`` (the meta-objective uses 30 FT tasks; final FT and evaluation the other 10). The MetaFT
 label-budget axis: columns ``full`` (at ``ft_budget``) and ``N=<n>`` (``grid.budgets``), each meta-PT'd and
@@ -19,7 +19,7 @@ METHODS = (
     Method("cotrain_pcgrad", sees_ft_data=True, description="co-training with PCGrad's projected gradients"),
     Method("meta", learns_phi=True, sees_ft_data=True, plain="uniform", description="task weights learned by hypergradient"),
     Method("agnostic", learns_phi=True, plain="uniform", description="task weights learned against held-out PT tasks"),
-    Method("task_selection", in_graph=False, description="PT sampling tasks by a meta run's weights"),
+    Method("task_selection", sees_ft_data=True, reuses="meta", plain="uniform", description="PT again on the tasks a meta run weighted highest"),
     Method("oracle", upper_bound=True, description="PT on the planted helpful tasks (synthetic only)"),
 )
 
@@ -37,6 +37,10 @@ DOMAIN = Domain(
                  comment="PPI, full FT access: the methods whose PT sees FT data."),
         RunGroup("budget", axes={"method": "ppi.grid.budget_methods", "labels": "ppi.grid.budgets", "seed": "seeds"}, fixed={"setting": "full"},
                  comment="PPI, the MetaFT label-budget axis: meta-PT per extra budget (grid.budgets), fine-tuned on the same FT data."),
+        RunGroup("selection", axes={"seed": "ppi.grid.selection_seeds"}, fixed={"method": "task_selection", "setting": "full"},
+                 comment="PPI, learn then re-PT: PT from scratch on the top tasks of the meta run of the same seed."),
+        RunGroup("selection_budget", axes={"labels": "ppi.grid.budgets", "seed": "ppi.grid.selection_seeds"},
+                 fixed={"method": "task_selection", "setting": "full"}, comment="PPI, learn then re-PT at each extra MetaFT budget."),
         RunGroup("setting", axes={"method": "ppi.grid.access_methods", "setting": "ppi.grid.settings", "seed": "setting_seeds"},
                  ft_params=("grid.settings",), comment="PPI, the other FT-access settings (partial, held-out tasks)."),
     ),

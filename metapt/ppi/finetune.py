@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from metapt.finetune import finetune
-from metapt.ppi.domain import DOMAIN
+from metapt.ppi.domain import DOMAIN, budget_column
 from metapt.ppi.graphs import collate_graphs, subset
 from metapt.ppi.processed import load_processed
 from metapt.ppi.settings import PPIConfig
@@ -63,7 +63,7 @@ def task_sets(profile, run) -> dict[str, tuple[str, tuple[int, int] | None]]:
     """
     cfg = profile.ppi
     if run.labels is not None:
-        return {col: ("full", b) for col, b in cfg.budgets(run.labels).items()}
+        return {budget_column(run.labels): ("full", cfg.budget(run.labels))}
     if run.setting == "heldout":
         return {"heldout": ("heldout", cfg.ft_budget)}
     if DOMAIN.method(run.method).sees_ft_data:

@@ -26,7 +26,7 @@ from metapt.ppi.model import GIN, gin
 from metapt.ppi.probe import CeilingProbe
 from metapt.ppi.problem import MultitaskPPI
 from metapt.ppi.processed import load_processed
-from metapt.ppi.settings import PPIConfig
+from metapt.ppi.settings import PPIConfig, PPIPretrainConfig
 from metapt.ppi.splits import PPISplits, with_ft_budget
 
 Method = Literal[DOMAIN.method_names]
@@ -107,7 +107,7 @@ def pretrain(
     if method == "agnostic":
         task_split = TaskSplit.random(n_pt, cfg.pretrain.agnostic_held_out_frac, seed)
         pt_columns, meta_columns, meta_target = task_split.kept.numpy(), task_split.held_out.numpy(), "pretrain"
-    meta = _meta_for(method, len(pt_columns), truth, learned_weights, pt_columns, cfg.pretrain.weights)
+    meta = _meta_for(method, len(pt_columns), truth, learned_weights, pt_columns, cfg.pretrain)
     problem = MultitaskPPI(encoder, torch.as_tensor(pt_columns), torch.as_tensor(meta_columns), meta_target, meta).to(device)
 
     loop = cfg.pretrain.loop
@@ -151,7 +151,7 @@ def pretrain(
     if isinstance(trainer, CoTrainer):
         log["grad_conflict_frac"] = trainer.conflict_steps / max(1, trainer.total_steps)
     weights = None
-    if DOMAIN.method(method).learns_phi or method == "oracle":  # weights over all PT tasks; NaN for tasks held out of PT
+    if DOMAIN.method(method).learns_phi or DOMAIN.method(method).reuses or method == "oracle":  # over all PT tasks; NaN: held out of PT
         weights = np.full(n_pt, np.nan, dtype=np.float32)
         weights[pt_columns] = meta.weights().detach().cpu().numpy()
     return PTOutcome(problem.encoder, weights, log, trainer)
@@ -163,9 +163,9 @@ def _probes(method: str) -> bool:
     return m.pretrains and not (m.learns_phi or m.sees_ft_data or m.upper_bound)
 
 
-def _meta_for(method: str, n_tasks: int, truth: dict | None, learned: np.ndarray | None, columns: np.ndarray, learned_kind: str = "sigmoid"):
+def _meta_for(method: str, n_tasks: int, truth: dict | None, learned: np.ndarray | None, columns: np.ndarray, pcfg: PPIPretrainConfig):
     if DOMAIN.method(method).learns_phi:
-        return SimplexTaskWeights(n_tasks) if learned_kind == "simplex" else TaskWeights(n_tasks)
+        return SimplexTaskWeights(n_tasks) if pcfg.weights == "simplex" else TaskWeights(n_tasks)
     if method == "oracle":
         if truth is None:
             raise ValueError("method 'oracle' needs the planted ground truth (synthetic data only)")
@@ -173,8 +173,21 @@ def _meta_for(method: str, n_tasks: int, truth: dict | None, learned: np.ndarray
     if method == "task_selection":
         if learned is None:
             raise ValueError("method 'task_selection' needs the task weights learned by a 'meta' run")
-        return SampledTasks(torch.as_tensor(learned, dtype=torch.float32))
+        if pcfg.selection.rule == "sampled":
+            return SampledTasks(torch.as_tensor(learned, dtype=torch.float32))
+        return FixedTaskWeights(torch.as_tensor(top_k_mask(learned, pcfg.selection.top_frac)))
     return FixedTaskWeights(torch.ones(n_tasks))  # uniform, cotrain, cotrain_pcgrad
+
+
+def top_k_mask(learned: np.ndarray, frac: float) -> np.ndarray:
+    """1 on the ``round(frac · T)`` (at least 1) tasks with the highest learned weight, 0 elsewhere; ties by task index."""
+    learned = np.asarray(learned, dtype=np.float64)
+    if not np.isfinite(learned).all():
+        raise ValueError("task_selection needs a finite learned weight for every PT task")
+    k = max(1, round(frac * len(learned)))
+    mask = np.zeros(len(learned), dtype=np.float32)
+    mask[np.argsort(-learned, kind="stable")[:k]] = 1.0
+    return mask
 
 
 def pretrain_run(profile, run, *, checkpoint_dir: Path, hooks: Sequence, device: torch.device, progress: bool) -> PTResult:
@@ -182,13 +195,16 @@ def pretrain_run(profile, run, *, checkpoint_dir: Path, hooks: Sequence, device:
     against the planted truth."""
     cfg = profile.ppi
     graphs, full, truth = load_processed()
-    (own,) = cfg.budgets(run.labels).values() if run.labels is not None else (cfg.ft_budget,)
-    splits = with_ft_budget(full, own)
+    splits = with_ft_budget(full, cfg.budget(run.labels))
     # uniform PT reads no FT labels, so its probe scores the PT tasks against MetaFT at every budget of the axis
     probe_metaft = {col: metaft_indices(with_ft_budget(full, b), run.setting) for col, b in cfg.budgets().items()}
-    pt = pretrain(run.method, graphs, splits, cfg, run.seed, access=run.setting, fold=cfg.grid.heldout_fold, truth=truth,
+    source = DOMAIN.source(run)  # learn, then re-PT: the weights the meta run of this seed and budget learned
+    learned = np.load(source.pretrain_dir / "weights.npy", allow_pickle=False) if source is not None else None
+    pt = pretrain(run.method, graphs, splits, cfg, run.seed, access=run.setting, fold=cfg.grid.heldout_fold, truth=truth, learned_weights=learned,
                   checkpoint_dir=checkpoint_dir, hooks=hooks, device=device, progress=progress, probe_metaft=probe_metaft)
     log, arrays = dict(pt.log), {}
+    if source is not None:
+        log["reused_run"] = source.name
     metrics = {"pt_wall_s": log.pop("pt_wall_s")}  # to MLflow: a wall time in a DVC output would change its hash on every run
     if pt.weights is not None:
         arrays["weights.npy"] = pt.weights

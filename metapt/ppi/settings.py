@@ -37,6 +37,15 @@ class ProbeConfig(Strict):
         return self
 
 
+class SelectionConfig(Strict):
+    """Learn, then re-PT (``task_selection``): which PT tasks the second PT keeps, from a meta run's learned weights."""
+
+    rule: Literal["top_k", "sampled"] = Field(
+        "top_k", description="top_k: PT with weight 1 on the top_frac tasks by learned weight, 0 elsewhere; sampled: each step keeps "
+        "task t with probability w_t / 2 (Luo et al. 2021's per-episode selection, metapt.engine.SampledTasks)")
+    top_frac: float = Field(0.2, gt=0, le=1, description="share of the PT tasks top_k keeps (the de-risk study's 20 %; docs/ppi_signal.md)")
+
+
 class PPIPretrainConfig(Strict):
     batch_size: int = Field(32, ge=1)
     meta_batch_size: int = Field(32, ge=1, description="MetaFT-train and MetaFT-val batch size")
@@ -46,6 +55,7 @@ class PPIPretrainConfig(Strict):
         "sigmoid", description="learned task weights: sigmoid = 2·sigmoid(λ) per task with the loop's Adam (the paper's); "
         "simplex = T·p on the probability simplex with exponentiated gradient at loop.meta_lr (metapt.engine.SimplexTaskWeights)")
     probe: ProbeConfig = ProbeConfig()
+    selection: SelectionConfig = SelectionConfig()
 
 
 class PPIConfig(Strict):
@@ -82,6 +92,9 @@ class PPIGrid(Strict):
         [], description="the MetaFT label-budget axis beside ft_budget: FT-train graphs per column N=<n> (FT val: a fifth of that, "
         "never fewer than ft_budget's); budget_methods meta-train at each, every access-free run is fine-tuned at each (docs/ppi_signal.md)")
     budget_methods: list[Literal[DOMAIN.grid_methods(sees_ft_data=True)]] = ["meta"]
+    selection_seeds: list[int] = Field(
+        [], description="PT seeds of learn-then-re-PT (task_selection) at ft_budget and at every budget: each reads the meta run of "
+        "its seed, so each must be a seed of that run; [] = off")
 
     @model_validator(mode="after")
     def _distinct_budgets(self) -> "PPIGrid":
@@ -100,14 +113,12 @@ class PPIParams(PPIConfig):
             raise ValueError("grid.methods: 'oracle' needs planted ground truth, i.e. data.source: synthetic")
         return self
 
-    def budgets(self, labels: int | None = None) -> dict[str, tuple[int, int] | None]:
+    def budgets(self) -> dict[str, tuple[int, int] | None]:
         """Column → MetaFT (train, val) graphs: ``full`` is ``ft_budget`` (None: the paper's splits), then ``N=<n>`` per
-        extra budget, whose val is a fifth of n (the ratio 2,000 / 400), never fewer than ft_budget's val.
-
-        With ``labels`` (a run meta-trained at that budget) only its own column.
-        """
+        extra budget, whose val is a fifth of n (the ratio 2,000 / 400), never fewer than ft_budget's val."""
         floor = self.ft_budget[1] if self.ft_budget is not None else 1
-        extra = {budget_column(n): (n, max(n // 5, floor)) for n in self.grid.budgets}
-        if labels is not None:
-            return {budget_column(labels): extra[budget_column(labels)]}
-        return {"full": self.ft_budget, **extra}
+        return {"full": self.ft_budget, **{budget_column(n): (n, max(n // 5, floor)) for n in self.grid.budgets}}
+
+    def budget(self, labels: int | None) -> tuple[int, int] | None:
+        """The MetaFT (train, val) graphs of a run meta-trained at ``labels`` (``Run.labels``; None: ``ft_budget``)."""
+        return self.budgets()["full" if labels is None else budget_column(labels)]

@@ -173,7 +173,9 @@ def with_ft_budget(splits: PPISplits, budget: tuple[int, int] | None, seed: int 
         return splits
     n_train, n_val = budget
     if n_train > len(splits.ft_train) or n_val > len(splits.ft_val):
-        raise ValueError(f"ft_budget {budget} exceeds the FT split sizes ({len(splits.ft_train)}, {len(splits.ft_val)})")
+        raise ValueError(f"the MetaFT label budget {tuple(budget)} (train, val graphs: ppi.ft_budget, or ppi.grid.budgets for a column N=<n>) "
+                         f"exceeds this dataset's FT pool ({len(splits.ft_train)}, {len(splits.ft_val)}); for synthetic data raise "
+                         "ppi.data.generator.n_graphs")
     rng = np.random.default_rng(seed)
     tr, va = rng.permutation(splits.ft_train)[:n_train], rng.permutation(splits.ft_val)[:n_val]
     return dataclasses.replace(

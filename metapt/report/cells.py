@@ -119,8 +119,14 @@ class Layout:
             return None
 
     def learns_phi(self, row: str) -> bool:
+        """Learns φ in its own PT (it has weights and a φ trajectory)."""
         m = self.declared(self.method_of(row))
         return m is not None and m.learns_phi
+
+    def meta_learned(self, row: str) -> bool:
+        """Uses a learned φ, its own or a reused run's (``Method.meta_learned``): tested against the baselines, never one."""
+        m = self.declared(self.method_of(row))
+        return m is not None and m.meta_learned
 
     def upper_bound(self, row: str) -> bool:
         m = self.declared(self.method_of(row))
@@ -132,8 +138,8 @@ class Layout:
 
     @property
     def meta_methods(self) -> tuple[str, ...]:
-        """The declared methods that learn φ, in declaration order."""
-        return tuple(m.name for m in self.decl.methods if m.learns_phi)
+        """The declared methods that use a learned φ, in declaration order."""
+        return tuple(m.name for m in self.decl.methods if m.meta_learned)
 
     def row_order(self, rows: Iterable[str]) -> list[str]:
         """Declared methods in declaration order (the paper's), then rows with ``learned_from`` by
@@ -207,7 +213,7 @@ def make_cell(domain: str, key: Key, by_seed: dict[int, EvalRow]) -> dict:
 
 def best_baseline(column: list[dict], layout: Layout) -> dict | None:
     """Highest-mean cell in one column among rows that neither learn φ nor are upper bounds; ties go to row order."""
-    candidates = [c for c in column if not layout.learns_phi(c["method"]) and not layout.upper_bound(c["method"]) and isnum(c["mean"])]
+    candidates = [c for c in column if not layout.meta_learned(c["method"]) and not layout.upper_bound(c["method"]) and isnum(c["mean"])]
     if not candidates:
         return None
     rank = {m: i for i, m in enumerate(layout.row_order(c["method"] for c in candidates))}
@@ -264,7 +270,7 @@ def domain_cells(evaluation: Evaluation, layout: Layout | None = None) -> list[d
         columns[(c["setting"], c["metric"], c["mode"])].append(c)
     for column in columns.values():
         for c in column:
-            if layout.learns_phi(c["method"]):
+            if layout.meta_learned(c["method"]):
                 c.update(compare(c, best_baseline(column, layout)))
                 c.update(against_plain(c, column, layout))
     settings = layout.column_order({c["setting"] for c in cells})

@@ -76,7 +76,7 @@ def verdict_lines(cells: list[dict], layouts: dict[str, Layout]) -> list[str]:
     for d, lay in layouts.items():
         mode = lay.headline_mode({c["mode"] for c in cells if c["domain"] == d})
         for c in cells:
-            if c["domain"] == d and lay.learns_phi(c["method"]) and c["metric"] in lay.decl.metrics and c["mode"] == mode:
+            if c["domain"] == d and lay.meta_learned(c["method"]) and c["metric"] in lay.decl.metrics and c["mode"] == mode:
                 delta = f"Δ = {_pts(c.get('delta_mean')):+.1f} points" if isnum(c.get("delta_mean")) else "no Δ"
                 out.append(f"- `{c['id']}`: {c['method']} {verdict(c)}; {delta}, {fmt_p(c.get('p_value'))}.")
     return out

@@ -67,7 +67,7 @@ def markdown_table(cells: list[dict], layout: Layout, metric: str, mode: str) ->
     for m in rows:
         line = [format_cell(at[(s, m)], bold=top[s] is at[(s, m)]) if (s, m) in at else "—" for s in settings]
         lines.append(f"| {m} | {' | '.join(line)} |")
-    for meta in (m for m in rows if layout.learns_phi(m)):
+    for meta in (m for m in rows if layout.meta_learned(m)):
         line = [format_delta(at[(s, meta)]) if (s, meta) in at else "—" for s in settings]
         lines.append(f"| Δ {meta} − best baseline | {' | '.join(line)} |")
     return "\n".join(lines)

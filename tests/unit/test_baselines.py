@@ -24,6 +24,23 @@ def test_per_task_auroc_skips_single_class_tasks():
     assert mean_auroc(y, 1 - s, tasks=np.array([0])) == 0.0
 
 
+def test_per_task_auroc_equals_scikit_learn_with_ties():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    y = (rng.random((300, 12)) < np.linspace(0.02, 0.6, 12)).astype(np.float32)
+    s = np.round(rng.normal(size=(300, 12)) + y, 1)  # one decimal: many tied scores, within and across classes
+    y[:, 0] = 0  # a column with one class: NaN, as before
+    got = per_task_auroc(y, s)
+    assert np.isnan(got[0])
+    want = roc_auc_score(y[:, 1:], s[:, 1:], average=None)
+    np.testing.assert_allclose(got[1:], want, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="NaN"):
+        per_task_auroc(y, np.where(s > 2, np.nan, s))
+    with pytest.raises(ValueError, match="0/1"):
+        per_task_auroc(2 * y, s)
+
+
 def test_weights_vs_truth():
     out = weights_vs_truth(np.array([1.5, 1.2, 0.5, 0.4]), np.array([1, 1, 0, 0]), ["helpful", "helpful", "noise", "distractor"], np.array([1.0, 0.8, 0.0, 0.1]))
     assert out["weights_auc"] == 1.0

@@ -95,11 +95,21 @@ def test_switch_profile_rewrites_only_the_active_line(tmp_path):
 
 def test_active_must_be_one_of_the_profiles(tmp_path):
     tree = yaml.safe_load((ROOT / "params.yaml").read_text())
-    active = dict(tree["profiles"]["embedded"], seeds=[7])
+    active = dict(tree["profiles"]["embedded"], torch_threads=3)
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump({"profiles": tree["profiles"], "active": active}))
     with pytest.raises(ParamsError, match="active must be one of the profiles"):
         load_params(path)
+
+
+@pytest.mark.parametrize("grid, missing", [({"selection_seeds": [9]}, "meta-full-s9"), ({"budget_methods": []}, "meta-full-N2000-s0")])
+def test_learn_then_re_pt_needs_the_meta_run_it_reads(tmp_path, grid, missing):
+    path = _write(tmp_path, lambda t: t["profiles"]["embedded"]["ppi"]["grid"].update(grid))
+    with pytest.raises(ParamsError) as err:
+        load_params(path)
+    msg = str(err.value)
+    assert f"reads the PT output of {missing}" in msg and "ppi.grid.selection_seeds" in msg and "profiles.embedded" in msg
+    assert "(got {" not in msg  # the whole profile is not dumped
 
 
 def test_ecg_label_budgets_must_fit_the_synthetic_pool(tmp_path):

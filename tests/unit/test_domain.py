@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from metapt import compare
 from metapt.config import load_params
@@ -24,9 +25,22 @@ def test_run_names_and_folders_are_the_pipelines():
 def test_the_grid_is_what_the_profile_declares():
     tiny = load_params(ROOT / "params.yaml").profiles["tiny"]
     ppi = [r.name for r in domain("ppi").runs(tiny)]
-    assert ppi == ["no_pt-full-s0", "uniform-full-s0", "meta-full-s0", "meta-full-N150-s0", "meta-heldout-s0"]
+    assert ppi == ["no_pt-full-s0", "uniform-full-s0", "meta-full-s0", "meta-full-N150-s0", "task_selection-full-s0",
+                   "task_selection-full-N150-s0", "meta-heldout-s0"]
     ecg = [r.name for r in domain("ecg").runs(tiny)]
     assert ecg == ["no_pt-s0", "simclr-s0", "meta_simclr-N10-s0"]
+
+
+def test_learn_then_re_pt_reads_its_meta_run_and_the_graph_says_so():
+    ppi = domain("ppi")
+    run = Run("ppi", "task_selection", 3, "full", 2000)
+    assert ppi.source(run) == Run("ppi", "meta", 3, "full", 2000)
+    assert ppi.source(Run("ppi", "uniform", 3, "full")) is None
+    assert ppi.method("task_selection").meta_learned and not ppi.method("task_selection").learns_phi
+    assert "task_selection" not in ppi.grid_methods(sees_ft_data=True)  # only its own groups, which name the edge
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    assert "results/ppi/pretrain/meta-full-N${item.labels}-s${item.seed}" in stages["pretrain_ppi_selection_budget"]["deps"]
+    assert "results/ppi/pretrain/meta-full-s${item.seed}" in stages["pretrain_ppi_selection"]["deps"]
 
 
 def test_grid_axes_accept_only_declared_methods_of_the_right_kind(tmp_path):

@@ -78,7 +78,7 @@ def test_ft_budget_subsamples_and_rejects_too_large():
     cut = with_ft_budget(splits, (30, 20))
     assert len(cut.ft_train) == 30 and len(cut.ft_val) == 20 and set(cut.ft_train) <= set(splits.ft_train)
     assert len(cut.metaft_train_partial) == 15 and np.array_equal(cut.test_hard, splits.test_hard)
-    with pytest.raises(ValueError, match="ft_budget"):
+    with pytest.raises(ValueError, match=r"ppi.ft_budget, or ppi.grid.budgets .* exceeds this dataset's FT pool"):
         with_ft_budget(splits, (10_000, 20))
 
 
@@ -172,12 +172,33 @@ def test_the_budget_axis_declares_its_columns_runs_and_ft_data():
     tiny = load_params().profiles["tiny"]
     assert tiny.ppi.budgets() == {"full": (40, 20), "N=150": (150, 30)}  # val: a fifth of 150, never fewer than ft_budget's 20
     budget_runs = [r for r in DOMAIN.runs(tiny) if r.labels is not None]
-    assert [r.name for r in budget_runs] == ["meta-full-N150-s0"] and budget_runs[0].pretrain_dir.name == "meta-full-N150-s0"
+    assert [r.name for r in budget_runs] == ["meta-full-N150-s0", "task_selection-full-N150-s0"] and budget_runs[0].pretrain_dir.name == "meta-full-N150-s0"
+    assert tiny.ppi.budget(150) == (150, 30) and tiny.ppi.budget(None) == (40, 20)
     by_name = {r.name: r for r in DOMAIN.runs(tiny)}
     assert task_sets(tiny, budget_runs[0]) == {"N=150": ("full", (150, 30))}  # final FT on the FT data it meta-learned from
+    assert task_sets(tiny, budget_runs[1]) == {"N=150": ("full", (150, 30))}
     assert task_sets(tiny, by_name["uniform-full-s0"]) == {"all": ("full", (40, 20)), "heldout": ("heldout", (40, 20)), "N=150": ("full", (150, 30))}
     assert task_sets(tiny, by_name["meta-full-s0"]) == {"all": ("full", (40, 20))}
     with pytest.raises(ValueError, match="must differ"):
         PPIGrid.model_validate({"budgets": [500, 500]})
     with pytest.raises(ValueError, match="budget_methods"):
         PPIGrid.model_validate({"budget_methods": ["uniform"]})
+
+
+def test_task_selection_keeps_the_top_share_of_the_learned_weights():
+    from metapt.engine.metaparams import FixedTaskWeights, SampledTasks
+    from metapt.ppi.pretrain import _meta_for, top_k_mask
+    from metapt.ppi.settings import PPIPretrainConfig
+
+    learned = np.array([0.5, 1.8, 1.2, 1.8, 0.1, 0.9, 1.0, 1.5, 0.2, 0.3])
+    np.testing.assert_array_equal(top_k_mask(learned, 0.3), [0, 1, 0, 1, 0, 0, 0, 1, 0, 0])  # ties by task index
+    assert top_k_mask(learned, 0.01).sum() == 1  # never an empty PT
+    with pytest.raises(ValueError, match="finite"):
+        top_k_mask(np.array([1.0, np.nan]), 0.5)
+    cols = np.arange(10)
+    top = _meta_for("task_selection", 10, None, learned, cols, PPIPretrainConfig.model_validate({"selection": {"top_frac": 0.3}}))
+    assert isinstance(top, FixedTaskWeights) and top.weights().tolist() == top_k_mask(learned, 0.3).tolist()
+    sampled = _meta_for("task_selection", 10, None, learned, cols, PPIPretrainConfig.model_validate({"selection": {"rule": "sampled"}}))
+    assert isinstance(sampled, SampledTasks)
+    with pytest.raises(ValueError, match="learned by a 'meta' run"):
+        _meta_for("task_selection", 10, None, None, cols, PPIPretrainConfig())
