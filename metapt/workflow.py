@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from metapt import forkserver
 from metapt.config import PROFILES, ParamsError, load_params, switch_profile
 
 
@@ -194,7 +195,8 @@ def _reproduce(profile: str | None, cores: int, dry_run: bool, extra: list[str],
         drop_removed_stages(cwd)  # a shrunk grid: before Snakemake schedules, so the evaluate stages see the results folders as a cold run would
     if stale := stale_snakemake_lock(cwd):
         print(f"metapt: removed the lock that a killed Snakemake left ({stale} file(s) in .snakemake/locks)", flush=True)
-    code = subprocess.run(snakemake_cmd(cores, dry_run, extra), cwd=cwd).returncode
+    with forkserver.running(cwd) as env:  # jobs fork from one process that imported torch and PyG once
+        code = subprocess.run(snakemake_cmd(cores, dry_run, extra), cwd=cwd, env=env).returncode
     if not dry_run:  # what a killed run left and Snakemake's hooks did not reach (it runs none when nothing is to be done)
         committed, published = commit_ran_stages(cwd), publish_pending(cwd)
         if committed or published:

@@ -10,6 +10,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from metapt.forkserver import delegate  # noqa: E402
+
+delegate()  # under the workflow: the job runs in a warm child of its fork server, with torch imported; this process waits
+
 from metapt import jobstats  # noqa: E402
 from metapt.config import ParamsError, active_profile  # noqa: E402
 from metapt.domain import names  # noqa: E402

@@ -128,9 +128,10 @@ def mean_bce(x: Tensor, W: Tensor, y: Tensor) -> Tensor:
     return F.binary_cross_entropy_with_logits(_augment(x.double()) @ W.T, y.double())
 
 
-def choose_lambda(x_tr: Tensor, y_tr: Tensor, x_val: Tensor, y_val: Tensor, grid: Sequence[float] = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0)) -> tuple[float, float]:
+def choose_lambda(x_tr: Tensor, y_tr: Tensor, x_val: Tensor, y_val: Tensor, grid: Sequence[float] = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0),
+                  tol: float = 1e-10) -> tuple[float, float]:
     """The L2 strength with the lowest MetaFT-val loss (never the test set), and that loss."""
-    losses = [(lam, float(mean_bce(x_val, fit_l2_logistic(x_tr, y_tr, lam).W, y_val))) for lam in grid]
+    losses = [(lam, float(mean_bce(x_val, fit_l2_logistic(x_tr, y_tr, lam, tol=tol).W, y_val))) for lam in grid]
     return min(losses, key=lambda t: t[1])
 
 

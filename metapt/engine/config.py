@@ -18,6 +18,12 @@ class _Strict(BaseModel):
 class HypergradConfig(_Strict):
     """How one hyper-step estimates dL_val/dφ = −gᵀ (H + δI)⁻¹ M."""
 
+    ft_objective: Literal["unrolled", "converged_head"] = Field(
+        "unrolled", description="g = dL_val/dθ through K unrolled steps of the online head (paper), or through the L2-logistic head "
+        "fitted to convergence on the K MetaFT-train batches, by the implicit function theorem (metapt.engine.alignment; the "
+        "problem must define ft_targets)")
+    converged_head_l2: float | None = Field(None, gt=0, description="the converged head's L2 strength; None: chosen each hyper-step "
+                                            "on the MetaFT-val batch (alignment.choose_lambda's grid)")
     ft_steps: int = Field(1, ge=1, description="K: differentiable FT steps unrolled before L_val")
     unroll: Literal["head", "encoder"] = Field("head", description="unroll the FT head only (paper) or the whole encoder too")
     encoder_ft_lr: float | None = Field(None, gt=0, description="inner lr for the encoder when unroll=encoder (None: the head lr)")

@@ -21,6 +21,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.dropout import _DropoutNd
 
+from metapt.engine.alignment import choose_lambda, fit_l2_logistic, mean_bce, val_grad_through_head
 from metapt.engine.config import HypergradConfig
 from metapt.engine.functional_optim import FunctionalOptimizer, OptState
 from metapt.engine.problem import BilevelProblem
@@ -145,6 +146,25 @@ def unrolled_val_grad(
         val_loss = problem.ft_loss(problem.head_logits(dict(zip(head_names, psi)), feats), val_batch)
     g = torch.autograd.grad(val_loss, theta, materialize_grads=True)
     return [t.detach() for t in g], [p.detach() for p in psi], state.detached(), float(val_loss.detach())
+
+
+def converged_head_val_grad(problem: BilevelProblem, ft_train_batches: Sequence[Any], val_batch: Any, cfg: HypergradConfig) -> tuple[Tensors, float]:
+    """g = dL_val(θ, ψ*(θ))/dθ with ψ* the L2-logistic head fitted to convergence on the MetaFT-train batches: the probe's
+    objective (``metapt.engine.alignment.val_grad_through_head``), where the head is re-fitted to every θ rather than
+    stepped K times. Returns (g over ``problem.theta()``, L_val)."""
+    theta = problem.theta()
+    with module_modes([problem.encoder], train=cfg.unroll_encoder_mode == "train"):
+        x_tr = torch.cat([problem.features(b) for b in ft_train_batches])
+        y_tr = torch.cat([problem.ft_targets(b) for b in ft_train_batches]).double()
+        x_va, y_va = problem.features(val_batch), problem.ft_targets(val_batch).double()
+    # tol 1e-8: float32 features of a few dozen examples, nearly separable at small λ, stall Newton's gradient near 1e-10
+    lam = cfg.converged_head_l2 or choose_lambda(x_tr.detach(), y_tr, x_va.detach(), y_va, tol=1e-8)[0]
+    heads = fit_l2_logistic(x_tr.detach(), y_tr, lam, tol=1e-8)
+    enc = [t for t in problem.encoder.parameters() if t.requires_grad]
+    total, _ = val_grad_through_head(x_tr, y_tr, x_va, y_va, heads, enc)
+    by_id = {id(t): g for t, g in zip(enc, total)}
+    g = [by_id[id(t)].detach() if id(t) in by_id else torch.zeros_like(t) for t in theta]  # the PT head does not reach L_val
+    return g, float(mean_bce(x_va.detach(), heads.W, y_va))
 
 
 def pt_gradient_graph(problem: BilevelProblem, pt_batches: Sequence[Any], cfg: HypergradConfig) -> PTGraph:
@@ -279,7 +299,11 @@ def hypergradient(
     catch_up_steps: int = 0,
 ) -> HypergradResult:
     """Estimate dL_val/dφ at the current θ. ``pt_graph`` lets the caller reuse its PT step's graph."""
-    g, psi, state, val_loss = unrolled_val_grad(problem, head_opt, head_state, ft_train_batches, val_batch, cfg, catch_up_steps)
+    if cfg.ft_objective == "converged_head":  # the online head is left as it is: this objective does not step it
+        g, val_loss = converged_head_val_grad(problem, ft_train_batches, val_batch, cfg)
+        psi, state = [t.detach() for t in problem.named_head_params().values()], head_state
+    else:
+        g, psi, state, val_loss = unrolled_val_grad(problem, head_opt, head_state, ft_train_batches, val_batch, cfg, catch_up_steps)
     graph = pt_graph if pt_graph is not None else pt_gradient_graph(problem, pt_batches, cfg)
     theta, phi = problem.theta(), problem.phi()
     if cfg.needs_lambda_max and lambda_max is None:

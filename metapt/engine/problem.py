@@ -36,6 +36,10 @@ class BilevelProblem(ABC):
     def ft_loss(self, logits: torch.Tensor, batch: Any) -> torch.Tensor:
         """Scalar FT loss of the FT head's logits on a batch (also the meta-objective on MetaFT-val)."""
 
+    def ft_targets(self, batch: Any) -> torch.Tensor:
+        """0/1 FT labels [n, tasks] of a batch: what ``hypergrad.ft_objective: converged_head`` fits its logistic head to."""
+        raise NotImplementedError(f"{type(self).__name__} defines no ft_targets, which ft_objective 'converged_head' needs")
+
     def encoder_input(self, batch: Any) -> Any:
         """What the encoder takes from a batch (the whole batch by default, e.g. a PyG ``Batch``)."""
         return batch

@@ -52,5 +52,8 @@ class MultitaskPPI(BilevelProblem):
         source = batch.go_target_downstream if self.meta_target == "downstream" else batch.go_target_pretrain
         return source.view(batch.num_graphs, -1)[:, self.meta_columns.to(source.device)]
 
+    def ft_targets(self, batch) -> torch.Tensor:
+        return self.meta_labels(batch)
+
     def ft_loss(self, logits: torch.Tensor, batch) -> torch.Tensor:
         return F.binary_cross_entropy_with_logits(logits, self.meta_labels(batch).to(logits.dtype))

@@ -202,3 +202,12 @@ def test_task_selection_keeps_the_top_share_of_the_learned_weights():
     assert isinstance(sampled, SampledTasks)
     with pytest.raises(ValueError, match="learned by a 'meta' run"):
         _meta_for("task_selection", 10, None, None, cols, PPIPretrainConfig())
+
+
+def test_meta_pt_runs_with_the_converged_head_objective(tmp_path):
+    """hypergrad.ft_objective: converged_head (issue 13's probe objective as an engine option) on the GIN."""
+    loop = {**TINY["pretrain"]["loop"], "hypergrad": {"normalise": "rms", "ft_objective": "converged_head"}}
+    tree = {**TINY, "pretrain": {**TINY["pretrain"], "loop": loop}}
+    results = run_trial("discriminating", ["meta"], [0], PPIConfig.model_validate(tree), tmp_path, {"n_graphs": 240, "n_pt_tasks": 12}, modes=["linear"], progress=False)
+    w = PhiTrajectory.read(tmp_path / "meta_seed0_phi.npz").values
+    assert results[0]["pt"]["hyper_steps"] > 0 and np.isfinite(w).all() and not np.allclose(w[-1], w[0])

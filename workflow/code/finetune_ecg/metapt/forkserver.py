@@ -1,0 +1,1 @@
+../../../../metapt/forkserver.py

@@ -1,0 +1,1 @@
+../../../../../metapt/engine/alignment.py
