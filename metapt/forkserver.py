@@ -59,7 +59,7 @@ def delegate() -> None:
     except OSError:
         sock.close()
         return  # no server (a stale variable, another node): run here
-    request = json.dumps({"argv": sys.argv, "cwd": os.getcwd(), "env": dict(os.environ), "path": sys.path[0]}).encode()
+    request = json.dumps({"argv": sys.argv, "cwd": os.getcwd(), "env": dict(os.environ), "path": sys.path}).encode()
     socket.send_fds(sock, [_INT.pack(len(request)) + request], [0, 1, 2])
     pid = _INT.unpack(_recv_exact(sock, 4))[0]
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -87,7 +87,7 @@ def _run_job(conn: socket.socket, request: dict, fds: list[int]) -> None:
     os.environ.update(request["env"])
     os.environ[CHILD_ENV] = "1"
     sys.argv = list(request["argv"])
-    sys.path[0] = request["path"]
+    sys.path[:] = request["path"]  # the client's whole path: its script's folder (stages/, for `_common`) and its checkout
     _reseed()
 
     def watch() -> None:  # the client is gone (SIGKILL): so is the job

@@ -16,11 +16,15 @@ import pytest
 from metapt import forkserver
 
 ROOT = Path(__file__).resolve().parents[2]
-JOB = textwrap.dedent(f"""
-    import atexit, os, sys, time
+START = textwrap.dedent(f"""
+    import sys
     sys.path.insert(0, {str(ROOT)!r})
     from metapt.forkserver import delegate
     delegate()
+""")  # the job's sibling module that delegates, as stages/_common.py does: the child must find it again from the job's folder
+JOB = textwrap.dedent("""
+    import atexit, os, sys, time
+    import _start
     atexit.register(lambda: print("atexit ran", flush=True))
     print("argv", sys.argv[1:], "pid", os.getpid(), "ppid", os.getppid(), "torch", "torch" in sys.modules, "cwd", os.getcwd(),
           "X", os.environ.get("X"), flush=True)
@@ -37,6 +41,7 @@ JOB = textwrap.dedent(f"""
 def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("fork")
     (folder / "job.py").write_text(JOB)
+    (folder / "_start.py").write_text(START)
     with forkserver.running(ROOT) as env:
         path = Path(env[forkserver.ENV])
         for _ in range(300):  # it imports torch and PyG first
