@@ -136,7 +136,7 @@ def pretrain(
     if cfg.pretrain.probe.epochs and _probes(method):
         pc = cfg.pretrain.probe
         metaft = probe_metaft if probe_metaft is not None else {"full": (mft_train, mft_val)}
-        probe = CeilingProbe(problem, graphs, splits.meta_pt, metaft, truth, pc.epochs, spe, pc.bootstrap, pc.batch_size, seed)
+        probe = CeilingProbe(problem, graphs, splits.meta_pt, metaft, truth, pc.epochs, spe, pc.bootstrap, pc.batch_size, seed, progress=progress)
         all_hooks.append(probe)
     trainer_cls = CoTrainer if method.startswith("cotrain") else MetaPretrainer
     extra = {"pcgrad": method == "cotrain_pcgrad"} if method.startswith("cotrain") else {}

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from metapt.engine.alignment import choose_lambda, fit_l2_logistic, rank_stability, task_alignments, val_grad_through_head
 from metapt.engine.hypergrad import module_modes
@@ -31,27 +32,31 @@ def _batches(graphs: Sequence, idx: np.ndarray, batch_size: int, device):
         yield collate(subset(graphs, idx[lo: lo + batch_size])).to(device)
 
 
-def _ft_tensors(problem: MultitaskPPI, graphs: Sequence, idx: np.ndarray, device):
-    """Features (with θ's graph) and FT labels of a MetaFT split, in one batch."""
+def _ft_features(problem: MultitaskPPI, graphs: Sequence, idx: np.ndarray, device):
+    """Features (with θ's graph) and FT labels of the graphs ``idx``, in one batch (eval mode: a graph's features do not
+    depend on the others in its batch, so rows of one encoding serve every resample drawn from ``idx``)."""
     b = collate_graphs()(subset(graphs, idx)).to(device)
     return problem.encoder(b), problem.meta_labels(b).double()
 
 
 def signal_ceiling(problem: MultitaskPPI, graphs: Sequence, pt_idx: np.ndarray, metaft_train: np.ndarray, metaft_val: np.ndarray,
                    truth: dict | None = None, bootstrap: int = 0, seed: int = 0, batch_size: int = 256,
-                   device: torch.device | str = "cpu") -> dict:
+                   device: torch.device | str = "cpu", progress: bool = False) -> dict:
     """Alignment scores of every PT task, their AUC against the planted truth (if given) and bootstrap stability.
 
     ``bootstrap`` > 1 resamples (MetaFT-train, MetaFT-val) with replacement that many times, with the L2
     strength chosen once on the real MetaFT-val loss (a resampled val split repeats its examples).
     """
-    return signal_ceilings(problem, graphs, pt_idx, {"": (metaft_train, metaft_val)}, truth, bootstrap, seed, batch_size, device)[""]
+    return signal_ceilings(problem, graphs, pt_idx, {"": (metaft_train, metaft_val)}, truth, bootstrap, seed, batch_size, device, progress)[""]
 
 
 def signal_ceilings(problem: MultitaskPPI, graphs: Sequence, pt_idx: np.ndarray, metaft: Mapping[str, tuple[np.ndarray, np.ndarray]],
                     truth: dict | None = None, bootstrap: int = 0, seed: int = 0, batch_size: int = 256,
-                    device: torch.device | str = "cpu") -> dict[str, dict]:
-    """:func:`signal_ceiling` for several MetaFT splits (label budgets) at once: one double backward over the PT set serves all."""
+                    device: torch.device | str = "cpu", progress: bool = False) -> dict[str, dict]:
+    """:func:`signal_ceiling` for several MetaFT splits (label budgets) at once: one double backward over the PT set serves all.
+
+    ``progress`` shows a bar over the PT batches (about an hour per probed epoch at paper size on a CPU).
+    """
     device = torch.device(device)
     enc, head = problem.encoder, problem.pt_head
     params = [p for p in enc.parameters() if p.requires_grad]
@@ -61,22 +66,30 @@ def signal_ceilings(problem: MultitaskPPI, graphs: Sequence, pt_idx: np.ndarray,
             rng = np.random.default_rng(seed)
             draws = [(metaft_train, metaft_val)] + [(rng.choice(metaft_train, len(metaft_train)), rng.choice(metaft_val, len(metaft_val)))
                                                     for _ in range(bootstrap)]
+            union = np.unique(np.concatenate([metaft_train, metaft_val]))
+            feats, labels = _ft_features(problem, graphs, union, device)  # one forward for all resamples of this split
+            leaf = feats.detach().requires_grad_()
             for i, (tr, va) in enumerate(draws):
-                x_tr, y_tr = _ft_tensors(problem, graphs, tr, device)
-                x_va, y_va = _ft_tensors(problem, graphs, va, device)
+                r_tr, r_va = np.searchsorted(union, tr), np.searchsorted(union, va)
+                x_tr, y_tr, x_va, y_va = leaf[r_tr], labels[r_tr], leaf[r_va], labels[r_va]
                 if i == 0:
                     lam, val_loss = choose_lambda(x_tr.detach(), y_tr, x_va.detach(), y_va)
                 heads = fit_l2_logistic(x_tr.detach(), y_tr, lam)
-                total, fixed = val_grad_through_head(x_tr, y_tr, x_va, y_va, heads, params)
-                vectors[(key, "through_head", i)] = total
+                (total,), (fixed,) = val_grad_through_head(x_tr, y_tr, x_va, y_va, heads, [leaf])  # d/d(features): head-sized work
+                wanted = {(key, "through_head", i): total} | ({(key, "fixed_head", 0): fixed} if i == 0 else {})
+                for name, g in wanted.items():  # then one backward through the encoder per vector
+                    vectors[name] = list(torch.autograd.grad(feats, params, grad_outputs=g, retain_graph=True))
                 if i == 0:
-                    vectors[(key, "fixed_head", 0)] = fixed
                     info[key] = dict(lam=lam, metaft_val_loss=val_loss, newton_iterations=heads.iterations,
                                      n_metaft=[int(len(metaft_train)), int(len(metaft_val))])
+            del feats, leaf
+
         def per_task(batch):
             return problem.per_task_pt_loss(batch), batch.num_graphs
 
-        scores = {k: v.cpu().numpy() for k, v in task_alignments(per_task, params, _batches(graphs, pt_idx, batch_size, device), vectors).items()}
+        batches = tqdm(_batches(graphs, pt_idx, batch_size, device), total=-(-len(pt_idx) // batch_size), leave=False, unit="batch",
+                       desc=f"probe: {len(vectors)} alignments of {len(problem.pt_columns)} PT tasks", disable=not progress)
+        scores = {k: v.cpu().numpy() for k, v in task_alignments(per_task, params, batches, vectors).items()}
     helpful = None if truth is None else np.asarray(truth["helpful_mask"], dtype=bool)[problem.pt_columns.numpy()]
     return {key: _summary(info[key], {(obj, i): v for (k, obj, i), v in scores.items() if k == key}, bootstrap, helpful) for key in metaft}
 
@@ -107,10 +120,11 @@ class CeilingProbe:
     """
 
     def __init__(self, problem: MultitaskPPI, graphs: Sequence, pt_idx: np.ndarray, metaft: Mapping[str, tuple[np.ndarray, np.ndarray]],
-                 truth: dict | None, epochs: Sequence[int], steps_per_epoch: int, bootstrap: int = 0, batch_size: int = 256, seed: int = 0):
+                 truth: dict | None, epochs: Sequence[int], steps_per_epoch: int, bootstrap: int = 0, batch_size: int = 256, seed: int = 0,
+                 progress: bool = False):
         self.problem, self.graphs, self.pt_idx, self.metaft = problem, graphs, pt_idx, dict(metaft)
         self.truth, self.epochs, self.spe = truth, set(epochs), steps_per_epoch
-        self.bootstrap, self.batch_size, self.seed = bootstrap, batch_size, seed
+        self.bootstrap, self.batch_size, self.seed, self.progress = bootstrap, batch_size, seed, progress
         self.per_epoch: list[dict] = []
 
     def __call__(self, record) -> None:
@@ -120,7 +134,7 @@ class CeilingProbe:
         state = torch.get_rng_state()
         device = next(self.problem.encoder.parameters()).device
         res = signal_ceilings(self.problem, self.graphs, self.pt_idx, self.metaft, truth=self.truth, bootstrap=self.bootstrap,
-                              seed=1000 * self.seed + epoch, batch_size=self.batch_size, device=device)
+                              seed=1000 * self.seed + epoch, batch_size=self.batch_size, device=device, progress=self.progress)
         torch.set_rng_state(state)
         for column, r in res.items():
             self.per_epoch.append({"epoch": epoch, "step": record.step, "column": column, **{k: r[k] for k in SUMMARY_KEYS if k in r}})

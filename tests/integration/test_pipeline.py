@@ -118,7 +118,8 @@ def test_changed_ft_param_reruns_exactly_its_dependants(repo):
     params.write_text(text.replace("full: {mode: full, lr: 0.001, epochs: 3, dropout", "full: {mode: full, lr: 0.002, epochs: 3, dropout", 1))
     lock = (d / "dvc.lock").read_text()
     ft_ppi = {s for s in re.findall(r"^  (finetune_ppi\S*):", lock, re.M)}
-    assert len(ft_ppi) == 5  # no_pt, uniform, meta (full), meta (N=150), meta (heldout)
+    # no_pt, uniform, meta (full), meta (N=150), meta (heldout), task selection (full and N=150)
+    assert len(ft_ppi) == 7
     assert dvc_changed(d, env) == ft_ppi
     expected = ft_ppi | {"evaluate_ppi", "report"}
     assert dvc_would_run(d, env) == expected
