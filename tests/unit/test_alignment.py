@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from metapt.engine.alignment import fit_l2_logistic, mean_bce, rank_stability, task_alignments, val_grad_through_head
+from metapt.engine.alignment import choose_lambda, fit_l2_logistic, mean_bce, rank_stability, task_alignments, val_grad_through_head
 
 DT = torch.float64
 
@@ -128,12 +128,10 @@ def test_ppi_signal_ceiling_is_deterministic_leaves_the_model_alone_and_scores_e
 
 def test_ppi_signal_ceiling_equals_encoding_every_resample_on_its_own():
     """The probe encodes MetaFT once and gathers each resample's rows; that must equal encoding each resample alone."""
-    from metapt.engine.alignment import choose_lambda, fit_l2_logistic, task_alignments, val_grad_through_head
     from metapt.engine.hypergrad import module_modes
     from metapt.ppi import synth
-    from metapt.ppi.graphs import collate_graphs, subset
     from metapt.ppi.model import GIN
-    from metapt.ppi.probe import signal_ceiling
+    from metapt.ppi.probe import _batches, _ft_features, signal_ceiling
     from metapt.ppi.problem import MultitaskPPI
 
     graphs, truth = synth.generate(synth.preset("discriminating", n_graphs=160, n_pt_tasks=24), seed=1)
@@ -143,28 +141,21 @@ def test_ppi_signal_ceiling_equals_encoding_every_resample_on_its_own():
     pt, tr0, va0 = idx[:100], idx[100:130], idx[130:]
     got = signal_ceiling(problem, graphs, pt, tr0, va0, truth=truth, bootstrap=2, seed=5, batch_size=64)
 
-    enc = problem.encoder
-    params = [p for p in enc.parameters() if p.requires_grad]
+    params = [p for p in problem.encoder.parameters() if p.requires_grad]
     rng = np.random.default_rng(5)
     draws = [(tr0, va0)] + [(rng.choice(tr0, len(tr0)), rng.choice(va0, len(va0))) for _ in range(2)]
-    with module_modes([enc, problem.pt_head], train=False):
-        def encode(ix):
-            b = collate_graphs()(subset(graphs, ix))
-            return enc(b), problem.meta_labels(b).double()
-
+    with module_modes([problem.encoder, problem.pt_head], train=False):
         vectors = {}
         for i, (tr, va) in enumerate(draws):
-            (x_tr, y_tr), (x_va, y_va) = encode(tr), encode(va)
+            (x_tr, y_tr), (x_va, y_va) = _ft_features(problem, graphs, tr, "cpu"), _ft_features(problem, graphs, va, "cpu")
             if i == 0:
                 lam, _ = choose_lambda(x_tr.detach(), y_tr, x_va.detach(), y_va)
             total, fixed = val_grad_through_head(x_tr, y_tr, x_va, y_va, fit_l2_logistic(x_tr.detach(), y_tr, lam), params)
             vectors[f"through{i}"] = total
             if i == 0:
                 vectors["fixed"] = fixed
-        batches = (collate_graphs()(subset(graphs, pt[lo: lo + 64])) for lo in range(0, len(pt), 64))
-        ref = task_alignments(lambda b: (problem.per_task_pt_loss(b), b.num_graphs), params, batches, vectors)
+        ref = task_alignments(lambda b: (problem.per_task_pt_loss(b), b.num_graphs), params, _batches(graphs, pt, 64, "cpu"), vectors)
     for name, key in (("through0", "scores_through_head"), ("fixed", "scores_fixed_head")):
         r = ref[name].numpy()
         assert np.allclose(got[key], r, rtol=1e-4, atol=1e-5 * np.abs(r).max()), name
-    from metapt.engine.alignment import rank_stability
     assert got["stability_through_head"] == pytest.approx(rank_stability([ref["through1"].numpy(), ref["through2"].numpy()]), abs=1e-6)
