@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import stat
-import tempfile
 import zipfile
 import zlib
 from collections.abc import Iterable
@@ -25,7 +24,7 @@ from urllib.request import Request, urlopen
 
 from tqdm.auto import tqdm
 
-from metapt.io import _CHUNK, sha256_file
+from metapt.io import _CHUNK, remove_dead_writers_temps, sha256_file, temp_dir_beside
 
 
 class ChecksumError(ValueError):
@@ -185,7 +184,8 @@ def safe_extract(zip_path: str | os.PathLike, target_dir: str | os.PathLike,
                 raise FileNotFoundError(f"{zip_path} has no entry {', '.join(missing)}")
             infos = [i for i in infos if i.filename in wanted]
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.extract-", dir=target.parent))
+        remove_dead_writers_temps(target.parent)
+        tmp = temp_dir_beside(target, "extract")
         try:
             for info in infos:
                 zf.extract(info, tmp)

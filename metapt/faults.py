@@ -11,7 +11,8 @@ Unset (the normal case) a failpoint costs one environment lookup.
 The points: ``pt.step`` (a PT step begins), ``checkpoint.saved`` (a resume checkpoint was just
 written), ``hyper.step`` (a hypergradient is computed, φ not yet updated), ``pretrain.renamed`` (the
 PT output folder is in place, its MLflow run not yet published, its resume folder not yet removed),
-``workflow.committed`` (Snakemake's ``onsuccess`` has run ``dvc commit``, nothing is published yet).
+``workflow.committed`` (Snakemake's ``onsuccess`` has run ``dvc commit``, nothing is published yet),
+``atomic_dir.written`` (an output folder is written in its temporary folder, not yet renamed in).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import os
 import signal
 import sys
 
-POINTS = ("pt.step", "checkpoint.saved", "hyper.step", "pretrain.renamed", "workflow.committed")
+POINTS = ("pt.step", "checkpoint.saved", "hyper.step", "pretrain.renamed", "workflow.committed", "atomic_dir.written")
 _seen: dict[str, int] = {}
 
 

@@ -25,6 +25,7 @@ from typing import Iterator
 
 from metapt import forkserver
 from metapt.config import PROFILES, ParamsError, load_params, switch_profile
+from metapt.io import remove_dead_writers_temps
 
 
 def rule_name(addressing: str) -> str:
@@ -143,6 +144,7 @@ def reproduce(profile: str | None = None, cores: int = 2, dry_run: bool = False,
         return _reproduce(profile, cores, dry_run, extra, cwd, from_remote)
 
 
+TEMP_TREES = ("results", "data", ".cache/tracking")  # where the atomic writers put their temporaries
 LOCK_FILE = Path(".cache/reproduce.lock")
 KILLED_FILE = Path(".cache/reproduce.killed")  # what a killed reproduce left in the lock file, until its MLflow run is closed
 
@@ -195,6 +197,9 @@ def _reproduce(profile: str | None, cores: int, dry_run: bool, extra: list[str],
         drop_removed_stages(cwd)  # a shrunk grid: before Snakemake schedules, so the evaluate stages see the results folders as a cold run would
     if stale := stale_snakemake_lock(cwd):
         print(f"metapt: removed the lock that a killed Snakemake left ({stale} file(s) in .snakemake/locks)", flush=True)
+    if not dry_run and (left := [p for top in TEMP_TREES for p in remove_dead_writers_temps(cwd / top, recursive=True)]):
+        print(f"metapt: removed {len(left)} temporary file(s) or folder(s) that killed writers left: "
+              f"{', '.join(str(p.relative_to(cwd)) for p in left[:5])}{' …' if len(left) > 5 else ''}", flush=True)
     with forkserver.running(cwd) as env:  # jobs fork from one process that imported torch and PyG once
         code = subprocess.run(snakemake_cmd(cores, dry_run, extra), cwd=cwd, env=env).returncode
     if not dry_run:  # what a killed run left and Snakemake's hooks did not reach (it runs none when nothing is to be done)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import csv
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy.signal import lfilter
 
-from metapt.io import atomic_path, sha256_file
+from metapt.io import atomic_path, remove_dead_writers_temps, sha256_file, temp_dir_beside
 
 CLASSES: tuple[str, ...] = ("NORM", "MI", "STTC", "CD", "HYP")
 LEADS: tuple[str, ...] = ("I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6")
@@ -445,7 +444,8 @@ def write_ptbxl_layout(records: np.ndarray, labels: np.ndarray, out_dir: str | o
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FileExistsError(f"{out} exists and is not an empty folder; refusing to write over it")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    remove_dead_writers_temps(out.parent)
+    tmp = temp_dir_beside(out)
     try:
         rng = np.random.default_rng([seed, 1])
         folds = _folds(labels, rng, n_folds)

@@ -106,8 +106,9 @@ def built(tiny_build, tmp_path_factory):
 
 
 # ---------------------------------------------------------------------------------------- a PT job killed
-@pytest.mark.parametrize("point", ["pt.step@1", "checkpoint.saved@1", "hyper.step@1", "pretrain.renamed"],
-                         ids=["before-first-checkpoint", "just-after-a-checkpoint", "inside-a-hyper-step", "after-rename-before-publish"])
+@pytest.mark.parametrize("point", ["pt.step@1", "checkpoint.saved@1", "hyper.step@1", "atomic_dir.written", "pretrain.renamed"],
+                         ids=["before-first-checkpoint", "just-after-a-checkpoint", "inside-a-hyper-step",
+                              "output-written-not-renamed", "after-rename-before-publish"])
 def test_a_pt_job_killed_anywhere_resumes_with_every_log(built, tiny_build, tmp_path, point):
     d, env = built
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"  # a store of this case's own: its runs are this case's

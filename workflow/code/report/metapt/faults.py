@@ -1,0 +1,1 @@
+../../../../metapt/faults.py
