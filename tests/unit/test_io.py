@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from metapt.io import atomic_dir, atomic_path, remove_dead_writers_temps, writer_tag
@@ -58,6 +59,7 @@ def test_a_live_writers_temp_is_left_alone(tmp_path):
     try:
         while not temps(tmp_path):
             assert live.poll() is None
+            time.sleep(0.01)
         assert remove_dead_writers_temps(tmp_path, recursive=True) == []
         with atomic_dir(tmp_path / "uniform-s0") as tmp:  # a sibling output written meanwhile
             (tmp / "w").write_bytes(b"u")
